@@ -1,0 +1,204 @@
+"""ZooKeeper servers from Debian's package, started with java directly (zkServer.sh ignores its config).
+
+One class serves a standalone server (``size=1``) and an ensemble (``size=3`` or 5). Servers listen on
+``client_address`` (loopback for tests; the lab's bridge address for the lab) with quorum traffic on
+127.0.0.1. Short ticks let tests use short sessions; ``admin.enableServer=false`` keeps :8080 free.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+
+CLASSPATH = ":".join(
+    [
+        "/usr/share/java/zookeeper.jar",
+        "/usr/share/java/zookeeper-jute.jar",
+        "/usr/share/java/slf4j-api.jar",
+        "/usr/share/java/slf4j-log4j12.jar",
+        "/usr/share/java/log4j-1.2.jar",
+    ]
+)
+JAVA_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Dzookeeper.admin.enableServer=false"]
+
+
+class ZooKeeperError(RuntimeError):
+    pass
+
+
+@dataclass
+class Member:
+    myid: int
+    client_port: int
+    quorum_port: int
+    election_port: int
+    directory: Path
+
+    @property
+    def pidfile(self) -> Path:
+        return self.directory / "zookeeper.pid"
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "zoo.cfg"
+
+
+class ZooKeeper:
+    def __init__(
+        self,
+        directory: Path,
+        size: int = 1,
+        client_address: str = "127.0.0.1",
+        base_port: int = 21810,
+        tick_time: int = 500,
+    ) -> None:
+        self.directory = Path(directory)
+        self.size = size
+        self.client_address = client_address
+        self.tick_time = tick_time
+        self.members = [
+            Member(
+                myid=i + 1,
+                client_port=base_port + i,
+                quorum_port=base_port + 100 + i,
+                election_port=base_port + 200 + i,
+                directory=self.directory / f"zk{i + 1}",
+            )
+            for i in range(size)
+        ]
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(f"{self.client_address}:{m.client_port}" for m in self.members)
+
+    def write_config(self) -> None:
+        for member in self.members:
+            (member.directory / "data").mkdir(parents=True, exist_ok=True)
+            lines = [
+                f"tickTime={self.tick_time}",
+                "initLimit=10",
+                "syncLimit=5",
+                f"minSessionTimeout={2 * self.tick_time}",
+                f"maxSessionTimeout={60 * self.tick_time}",
+                f"dataDir={member.directory / 'data'}",
+                f"clientPort={member.client_port}",
+                f"clientPortAddress={self.client_address}",
+                "admin.enableServer=false",
+                "4lw.commands.whitelist=*",
+                "maxClientCnxns=0",
+                "autopurge.purgeInterval=1",
+            ]
+            if self.size > 1:
+                (member.directory / "data" / "myid").write_text(f"{member.myid}\n")
+                lines += [f"server.{m.myid}=127.0.0.1:{m.quorum_port}:{m.election_port}" for m in self.members]
+            member.config.write_text("\n".join(lines) + "\n")
+            (member.directory / "log4j.properties").write_text(
+                "log4j.rootLogger=WARN, FILE\n"
+                "log4j.appender.FILE=org.apache.log4j.FileAppender\n"
+                f"log4j.appender.FILE.File={member.directory / 'zookeeper.log'}\n"
+                "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout\n"
+                "log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p %c{1}: %m%n\n"
+            )
+
+    def start(self, which: list[int] | None = None, wait: bool = True, timeout: float = 30.0) -> None:
+        """Start members (all by default); wait until each serves requests."""
+        if not self.members[0].config.exists():
+            self.write_config()
+        main_class = (
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+            if self.size > 1
+            else "org.apache.zookeeper.server.ZooKeeperServerMain"
+        )
+        chosen = [m for m in self.members if which is None or m.myid in which]
+        for member in chosen:
+            if self.pid(member) is not None:
+                continue
+            log = open(member.directory / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
+            process = subprocess.Popen(
+                [
+                    "java",
+                    *JAVA_FLAGS,
+                    f"-Dlog4j.configuration=file:{member.directory / 'log4j.properties'}",
+                    "-cp",
+                    f"{CLASSPATH}:{member.directory}",
+                    main_class,
+                    str(member.config),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+            log.close()
+            member.pidfile.write_text(f"{process.pid}\n")
+        if wait:
+            self.wait_ready(chosen, timeout)
+
+    def pid(self, member: Member) -> int | None:
+        """The member's PID if that process is still ours and alive."""
+        pid = read_pid(member.pidfile)
+        if pid is None or not is_running(pid) or str(member.config) not in cmdline(pid):
+            return None
+        return pid
+
+    def wait_ready(self, members: list[Member] | None = None, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        for member in members if members is not None else self.members:
+            while not self.serving(member):
+                if self.pid(member) is None:
+                    raise ZooKeeperError(
+                        f"ZooKeeper {member.myid} exited; see {member.directory / 'zookeeper.log'}"
+                    )
+                if time.monotonic() > deadline:
+                    raise ZooKeeperError(f"ZooKeeper {member.myid} not serving after {timeout:g}s")
+                time.sleep(0.05)
+
+    def four_letter(self, member: Member, word: str, timeout: float = 1.0) -> str:
+        try:
+            with socket.create_connection((self.client_address, member.client_port), timeout=timeout) as conn:
+                conn.sendall(word.encode())
+                chunks = []
+                while chunk := conn.recv(4096):
+                    chunks.append(chunk)
+                return b"".join(chunks).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def serving(self, member: Member) -> bool:
+        answer = self.four_letter(member, "srvr")
+        return "Mode: standalone" in answer or "Mode: leader" in answer or "Mode: follower" in answer
+
+    def leader(self) -> Member | None:
+        for member in self.members:
+            if "Mode: leader" in self.four_letter(member, "srvr"):
+                return member
+        return None
+
+    def stop(self, which: list[int] | None = None, kill: bool = False) -> None:
+        """Stop members (all by default): SIGTERM, or SIGKILL to simulate a crash."""
+        for member in self.members:
+            if which is not None and member.myid not in which:
+                continue
+            pid = self.pid(member)
+            if pid is not None:
+                terminate(pid, timeout=0 if kill else 5.0, sig=9 if kill else 15)
+            member.pidfile.unlink(missing_ok=True)
+
+    def pause(self, which: list[int]) -> None:
+        for member in self.members:
+            pid = self.pid(member)
+            if member.myid in which and pid is not None:
+                os.kill(pid, 19)  # SIGSTOP
+
+    def resume(self, which: list[int]) -> None:
+        for member in self.members:
+            pid = self.pid(member)
+            if member.myid in which and pid is not None:
+                os.kill(pid, 18)  # SIGCONT

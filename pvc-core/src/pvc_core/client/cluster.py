@@ -1,0 +1,201 @@
+"""Cluster-level operations over a direct ZooKeeper connection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pvc_core.errors import InvalidRequest, NotFound, SchemaError
+from pvc_core.nodes import DaemonState, NodeRecord
+from pvc_core.zk import paths, schema
+from pvc_core.zk.session import Conflict, ZkSession, decode, encode
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """A node as an operator sees it: its record plus liveness and whether it is the primary."""
+
+    record: NodeRecord
+    alive: bool
+    is_primary: bool
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def daemon_state(self) -> str:
+        return self.record.daemon_state
+
+    @property
+    def coordinator_state(self) -> str:
+        return self.record.coordinator_state
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record.to_dict() | {"alive": self.alive, "primary": self.is_primary}
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    schema_version: int
+    primary: str | None
+    primary_epoch: int
+    maintenance: bool
+    nodes: int
+    nodes_by_state: dict[str, int]
+    coordinators: list[str]
+    healthy: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Cluster:
+    def __init__(self, zk: ZkSession) -> None:
+        self.zk = zk
+
+    @classmethod
+    @contextmanager
+    def connect(cls, hosts: str, timeout: float = 10.0) -> Iterator[Cluster]:
+        """A short-lived session for one command (no ephemerals are created by a client)."""
+        zk = ZkSession(hosts, session_timeout=10.0, connect_timeout=timeout, operation_timeout=timeout)
+        zk.start()
+        try:
+            yield cls(zk)
+        finally:
+            zk.stop()
+
+    # -- cluster ------------------------------------------------------------------------------------------
+
+    def init(self, overwrite: bool = False) -> None:
+        schema.initialise_cluster(self.zk, overwrite=overwrite)
+
+    def require_initialised(self) -> int:
+        version = schema.read_version(self.zk, schema.CORE_SCHEMA)
+        if version is None:
+            raise SchemaError(f"the cluster at {self.zk.hosts} is not initialised; run 'pvc cluster init'")
+        return version
+
+    def status(self) -> ClusterStatus:
+        version = self.require_initialised()
+        nodes = self.nodes()
+        primary, epoch = self._primary()
+        maintenance = self.zk.get(paths.MAINTENANCE)
+        by_state: dict[str, int] = {}
+        for node in nodes:
+            by_state[node.daemon_state] = by_state.get(node.daemon_state, 0) + 1
+        coordinators = [n.name for n in nodes if n.record.coordinator]
+        healthy = primary is not None and all(
+            n.daemon_state == DaemonState.RUN.value and n.alive for n in nodes
+        )
+        return ClusterStatus(
+            schema_version=version,
+            primary=primary,
+            primary_epoch=epoch,
+            maintenance=bool(maintenance and maintenance[0] == b"true"),
+            nodes=len(nodes),
+            nodes_by_state=by_state,
+            coordinators=coordinators,
+            healthy=healthy,
+        )
+
+    def _primary(self) -> tuple[str | None, int]:
+        primary, epoch = self.zk.get_many([paths.PRIMARY, paths.EPOCH])
+        name = (decode(primary[0]) or {}).get("node") if primary else None
+        return name, int(epoch[0].decode() or 0) if epoch else 0
+
+    # -- nodes ----------------------------------------------------------------------------------------------
+
+    def nodes(self) -> list[NodeView]:
+        """Every node, in four round trips whatever the count (children, liveness, pipelined reads)."""
+        self.require_initialised()
+        names = self.zk.children(paths.NODES)
+        alive = set(self.zk.children(paths.LIVENESS))
+        results = self.zk.get_many([*[paths.node(n) for n in names], paths.PRIMARY])
+        primary_found = results.pop()
+        primary = (decode(primary_found[0]) or {}).get("node") if primary_found else None
+        views = []
+        for name, found in zip(names, results, strict=True):
+            if found is None:
+                continue
+            data = decode(found[0]) or {}
+            data.setdefault("name", name)
+            views.append(NodeView(NodeRecord.from_dict(data), alive=name in alive, is_primary=name == primary))
+        return views
+
+    def node(self, name: str) -> NodeView:
+        for view in self.nodes():
+            if view.name == name:
+                return view
+        raise NotFound(f"no node named '{name}' in this cluster")
+
+    def primary(self) -> str | None:
+        return self._primary()[0]
+
+    def request_primary(self, name: str, wait: bool = False, timeout: float = 30.0) -> None:
+        """Make ``name`` the primary coordinator (the current primary hands over)."""
+        node = self.node(name)
+        if not node.record.coordinator:
+            raise InvalidRequest(f"node {name} is not a coordinator")
+        if not node.alive or node.daemon_state != DaemonState.RUN.value:
+            raise InvalidRequest(f"node {name} is not running (state {node.daemon_state}); it cannot become primary")
+        if node.is_primary:
+            return
+        self._write_request({"action": "primary", "node": name})
+        if wait:
+            self._wait_for(lambda: self.primary() == name, timeout, f"node {name} to become primary")
+
+    def request_secondary(self, name: str, wait: bool = False, timeout: float = 30.0) -> None:
+        """Make ``name`` step back to secondary; another coordinator takes over."""
+        node = self.node(name)
+        if not node.record.coordinator:
+            raise InvalidRequest(f"node {name} is not a coordinator")
+        if not node.is_primary:
+            return
+        self._write_request({"action": "secondary", "node": name})
+        if wait:
+            self._wait_for(
+                lambda: (p := self.primary()) is not None and p != name, timeout, f"another node to take over from {name}"
+            )
+
+    def _write_request(self, request: dict[str, Any]) -> None:
+        value = encode(request | {"requested_at": time.time()})
+        try:
+            self.zk.create(paths.REQUEST, value)
+        except Conflict:
+            self.zk.set(paths.REQUEST, value)
+
+    def _wait_for(self, done: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done():
+                return
+            time.sleep(0.1)
+        raise InvalidRequest(f"timed out after {timeout:g}s waiting for {what}")
+
+    def wait_for_nodes(self, count: int, timeout: float) -> list[NodeView]:
+        """Wait until ``count`` nodes run and one is primary (what ``pvc lab up`` waits for)."""
+        deadline = time.monotonic() + timeout
+        views: list[NodeView] = []
+        while time.monotonic() < deadline:
+            views = self.nodes()
+            running = [v for v in views if v.alive and v.daemon_state == DaemonState.RUN.value]
+            if len(running) >= count and any(v.is_primary and v.coordinator_state == "primary" for v in views):
+                return views
+            time.sleep(0.2)
+        states = ", ".join(f"{v.name}={v.daemon_state}" for v in views) or "no nodes"
+        raise InvalidRequest(f"timed out after {timeout:g}s waiting for {count} running nodes and a primary ({states})")
+
+    # -- plugins --------------------------------------------------------------------------------------------
+
+    def plugins_by_node(self) -> dict[str, dict[str, Any]]:
+        """Plugin name -> {version, hooks, nodes: [node names where it is loaded]}."""
+        found: dict[str, dict[str, Any]] = {}
+        for view in self.nodes():
+            for plugin in view.record.plugins:
+                entry = found.setdefault(plugin.name, {"version": plugin.version, "hooks": list(plugin.hooks), "nodes": []})
+                entry["nodes"].append(view.name)
+        return found

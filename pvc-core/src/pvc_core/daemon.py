@@ -1,0 +1,243 @@
+"""``pvcd``: the node daemon. Loads config and plugins, joins the cluster, runs until SIGTERM.
+
+Start-up order: config (core keys) -> plugins (builtins, entry points, enable list, check_pending) ->
+plugin config sections -> ZooKeeper session -> schema check -> drivers -> registration (``init``) ->
+watches -> ``pvc_daemon_start`` -> ``run`` -> coordinator election. Any failure before ``run`` exits
+non-zero with one line saying what and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pvc_core import __version__
+from pvc_core.config import LoadedConfig, config_path, read_config_file, validate_core, validate_sections
+from pvc_core.dispatch import Dispatcher, WatchSet, ZkEvent
+from pvc_core.election import CoordinatorElection
+from pvc_core.errors import PvcError, SchemaError
+from pvc_core.host import Host
+from pvc_core.log import configure_logging, get_logger
+from pvc_core.membership import Membership
+from pvc_core.nodes import DaemonState, NodeRecord
+from pvc_core.plugins.drivers import Drivers
+from pvc_core.plugins.hooks import Hooks
+from pvc_core.plugins.manager import PluginSet
+from pvc_core.zk import paths, schema
+from pvc_core.zk.session import SessionEvent, ZkSession, decode
+
+
+class Daemon:
+    def __init__(self, path: Path, extra_plugins: Sequence[tuple[str, Any]] = ()) -> None:
+        self.path = path
+        self.extra_plugins = list(extra_plugins)
+        self.stopping = threading.Event()
+        self.stopped = threading.Event()
+        self._records: dict[str, NodeRecord | None] = {}
+        self._watched_nodes: set[str] = set()
+
+    # -- start-up -------------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read and validate the config and load plugins and their sections (no ZooKeeper yet)."""
+        raw = read_config_file(self.path)
+        core = validate_core(self.path, raw)
+        self.plugins = PluginSet()
+        self.plugins.load(core.plugins.enable, core.plugins.disable)
+        for name, plugin in self.extra_plugins:
+            self.plugins.register(plugin, name, "test")
+        self.hooks = Hooks(self.plugins.pm)
+        sections = validate_sections(self.path, raw, self.hooks.config_sections())
+        self.config = LoadedConfig(path=self.path, core=core, sections=sections, raw=raw)
+        self.log = get_logger(node=core.node)
+
+    def start(self) -> None:
+        """Join the cluster; return once this node is in state ``run``."""
+        if not hasattr(self, "config"):
+            self.load()
+        core = self.config.core
+        self.zk = ZkSession(
+            core.zookeeper.hosts,
+            session_timeout=core.zookeeper.session_timeout,
+            connect_timeout=core.zookeeper.connect_timeout,
+            operation_timeout=core.zookeeper.operation_timeout,
+            listener=self._on_session,
+        )
+        self.dispatcher = Dispatcher(core.node)
+        self.drivers = Drivers()
+        self.host = Host(self.config, self.zk, self.dispatcher, self.drivers)
+        self.zk.start()
+        try:
+            self._check_schema()
+            self.drivers.load(core.drivers, self.host)
+            self.membership = Membership(self.zk, core.node, core.is_coordinator, core.zookeeper.session_timeout)
+            self.membership.register(self.plugins.info(), self.drivers.describe(), self.hooks.node_resources(self.host))
+            self.election = CoordinatorElection(
+                self.host, self.zk, self.hooks, self.membership, core.timers.handover_timeout
+            )
+            self.host.attach_election(self.election)
+            self.dispatcher.start()
+            self.watches = WatchSet(self.zk, self.dispatcher)
+            self._install_watches()
+            self.dispatcher.run_sync("daemon start", lambda: self.hooks.daemon_start(self.host), timeout=60)
+            self.membership.set_daemon_state(DaemonState.RUN, "pvcd running")
+            self.dispatcher.post("election start", self.election.enable)
+        except BaseException:
+            self._close_session()
+            raise
+        self.log.info("started", version=__version__, coordinator=core.is_coordinator)
+
+    def _check_schema(self) -> None:
+        stored = schema.check_compatible(self.zk, schema.CORE_SCHEMA)
+        if stored is None:
+            raise SchemaError(f"the cluster at {self.zk.hosts} is not initialised; run 'pvc cluster init' first")
+        for plugin_schema in self.hooks.zk_schemas():
+            schema.check_compatible(self.zk, plugin_schema)
+
+    def _install_watches(self) -> None:
+        election = self.election
+        for path in (paths.PRIMARY, paths.REQUEST, paths.HANDOVER):
+            self.watches.data(path, f"election {path}", lambda _d, _s: election.evaluate())
+        self.watches.children(paths.LIVENESS, "liveness", self._on_liveness)
+        self.watches.children(paths.NODES, "nodes", self._on_nodes)
+        for plugin, watch in self.hooks.zk_watches(self.host):
+            self.log.debug("plugin_watch", plugin=plugin, path=watch.path, kind=watch.kind)
+            self.watches.plugin_watch(watch, self._deliver)
+
+    def _deliver(self, event: ZkEvent) -> None:
+        self.hooks.zk_event(self.host, event)
+
+    # -- kernel event handlers (dispatcher thread) ----------------------------------------------------------
+
+    def _on_liveness(self, names: list[str]) -> None:
+        alive = frozenset(names)
+        previous = self.host.alive_nodes
+        self.host.alive_nodes = alive
+        appeared, vanished = alive - previous, previous - alive
+        if appeared or vanished:
+            self.hooks.liveness_changed(self.host, alive, appeared, vanished)
+        self.election.evaluate()
+
+    def _on_nodes(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self._watched_nodes:
+                self._watched_nodes.add(name)
+                self.watches.data(
+                    paths.node(name), f"node {name}", lambda data, _stat, name=name: self._on_node(name, data)
+                )
+
+    def _on_node(self, name: str, data: bytes | None) -> None:
+        new = None
+        if data:
+            raw = decode(data) or {}
+            raw.setdefault("name", name)
+            new = NodeRecord.from_dict(raw)
+        else:
+            self._watched_nodes.discard(name)
+        old = self._records.get(name)
+        if old == new:
+            return
+        self._records[name] = new
+        self.hooks.node_changed(self.host, name, old, new)
+
+    def _on_session(self, event: SessionEvent) -> None:
+        # kazoo thread: flip the flag that stops primary work at once, then hand over to the dispatcher
+        if event in (SessionEvent.SUSPENDED, SessionEvent.LOST):
+            self.election.suspend() if hasattr(self, "election") else None
+        if not hasattr(self, "election"):
+            return
+        self.dispatcher.post(f"session {event.value}", lambda: self._session_changed(event))
+
+    def _session_changed(self, event: SessionEvent) -> None:
+        self.log.warning("session", state=event.value)
+        if event == SessionEvent.RESUMED:
+            self.election.resumed()
+        elif event == SessionEvent.LOST:
+            self.election.lost()
+        elif event == SessionEvent.RENEWED:
+            if self.stopping.is_set():
+                return
+            self.membership.renew()
+            self.membership.set_coordinator_state(self.election.state)
+            self.election.evaluate()
+        self.hooks.session_changed(self.host, event.value)
+
+    # -- running and stopping -------------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        interval = self.config.core.timers.keepalive
+        while not self.stopping.wait(interval):
+            if not self.zk.connected:
+                continue
+            try:
+                self.membership.publish_resources(self.hooks.node_resources(self.host))
+            except PvcError as exc:
+                self.log.warning("keepalive_failed", error=str(exc))
+
+    def shutdown(self) -> None:
+        """Leave cleanly: give up the primary role, tell plugins, state ``stop``, close the session."""
+        self.stopping.set()
+        log = self.log
+        try:
+            self.membership.set_daemon_state(DaemonState.SHUTDOWN, "pvcd stopping")
+            self.dispatcher.run_sync("relinquish", self._leave_election, timeout=30)
+            self.dispatcher.run_sync("daemon stop", lambda: self.hooks.daemon_stop(self.host), timeout=60)
+            self.membership.set_daemon_state(DaemonState.STOP, "pvcd stopped")
+            self.membership.remove_liveness()
+        except (PvcError, TimeoutError) as exc:
+            log.warning("unclean_shutdown", error=str(exc))
+        finally:
+            self._close_session()
+            self.stopped.set()
+        log.info("stopped")
+
+    def _leave_election(self) -> None:
+        self.election.disable()
+        self.election.relinquish(to=None)
+
+    def _close_session(self) -> None:
+        if hasattr(self, "watches"):
+            self.watches.stop()
+        self.dispatcher.stop()
+        self.drivers.close()
+        self.zk.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pvcd", description="PVC node daemon")
+    parser.add_argument("--config", "-c", help="node config file (default $PVCD_CONFIG or /etc/pvc/pvcd.yaml)")
+    parser.add_argument("--version", action="version", version=f"pvcd {__version__}")
+    args = parser.parse_args(argv)
+    configure_logging()
+    daemon = Daemon(config_path(args.config))
+    try:
+        daemon.load()
+        logging_config = daemon.config.core.logging
+        configure_logging(
+            level=logging_config.level, json=None if logging_config.format == "auto" else logging_config.format == "json"
+        )
+        daemon.start()
+    except PvcError as exc:
+        print(f"pvcd: error: {exc}", file=sys.stderr)
+        return 1
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        daemon.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon.run_forever()
+    started = time.monotonic()
+    daemon.shutdown()
+    get_logger(node=daemon.config.core.node).info("shutdown_took", seconds=round(time.monotonic() - started, 3))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

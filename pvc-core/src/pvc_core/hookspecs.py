@@ -1,0 +1,196 @@
+"""The PVC plugin contract: every hook a plugin may implement.
+
+This module is the one file a third party writes against. Implement a hook with the public marker::
+
+    from pvc_core import hookimpl
+
+    @hookimpl
+    def pvc_become_primary(host, epoch):
+        ...
+
+Rules that hold for every hook:
+
+* Hooks are called with keyword arguments; an implementation may accept any subset of them. Specs only
+  ever grow by new arguments, so an implementation written today keeps working.
+* "dispatcher thread" means the one thread of ``pvcd`` that turns ZooKeeper changes into hook calls. Plugin
+  code never runs on a kazoo thread. A hook on the dispatcher thread must return quickly: start long work
+  in a thread of your own and report back through ZooKeeper.
+* Notification hooks (those returning ``None``) are called once per implementation; one that raises is
+  logged with the plugin's name, the hook and the event, and the others still run.
+* A hook that returns data and raises during start-up stops ``pvcd`` with a one-line error naming the
+  plugin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pvc_core.config import ConfigSection
+    from pvc_core.dispatch import Watch, ZkEvent
+    from pvc_core.host import Host
+    from pvc_core.nodes import NodeRecord
+    from pvc_core.zk.schema import Schema
+
+_hookspec = pluggy.HookspecMarker("pvc")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Start-up: called once in pvcd's main thread while the daemon starts, in this order.
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_config_sections() -> list[ConfigSection]:
+    """Declare the plugin's sections of the node config.
+
+    When: once, right after plugins are loaded, before the node config's plugin sections are validated.
+    Where: pvcd main thread (also ``pvc plugin list`` in the CLI process, to show them).
+    Returns: a list of :class:`pvc_core.config.ConfigSection` (a top-level key and a pydantic model whose
+    fields have defaults). The validated section is available as ``host.config.section(name)``.
+    Raises: may not raise; an exception stops pvcd naming the plugin.
+    """
+
+
+@_hookspec
+def pvc_zk_schema() -> Schema | None:
+    """Declare the ZooKeeper subtree the plugin owns, its version and its migrations.
+
+    When: once at start (the node refuses to run against a newer stored version), and again whenever
+    this node becomes primary (the primary creates missing paths and applies pending migrations).
+    Where: pvcd main thread at start; dispatcher thread on takeover.
+    Returns: a :class:`pvc_core.zk.schema.Schema` whose paths live under ``/plugins/<owner>``, or None.
+    Raises: may not raise; an exception stops pvcd naming the plugin.
+    """
+
+
+@_hookspec
+def pvc_zk_watches(host: Host) -> list[Watch]:
+    """Declare ZooKeeper paths whose changes this plugin wants as ``pvc_zk_event`` calls.
+
+    When: once at start, after the node registered and before its state becomes ``run``.
+    Where: pvcd main thread.
+    Returns: a list of :class:`pvc_core.dispatch.Watch` (path, ``data`` or ``children``, a name the plugin
+    recognises in ``pvc_zk_event``). The kernel keeps each watch armed across reconnects and new sessions.
+    Raises: may not raise; an exception stops pvcd naming the plugin.
+    """
+
+
+@_hookspec
+def pvc_daemon_start(host: Host) -> None:
+    """The node is registered in ZooKeeper and about to enter daemon state ``run``.
+
+    When: once per pvcd start, before coordinator election starts on this node.
+    Where: dispatcher thread.
+    Returns: nothing. May raise: logged with the plugin's name; the daemon still starts.
+    """
+
+
+@_hookspec
+def pvc_daemon_stop(host: Host) -> None:
+    """pvcd is shutting down (SIGTERM or SIGINT); the ZooKeeper session is still open.
+
+    When: once, after this node gave up the primary role (if it held it), before its state becomes ``stop``.
+    Where: dispatcher thread. Stop your threads here; the process exits shortly after.
+    Returns: nothing. May raise: logged; the shutdown goes on.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Coordinator election
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_become_primary(host: Host, epoch: int) -> None:
+    """This node is now the primary coordinator.
+
+    When: each time this node takes the primary role (at start, by failover, or by a requested hand-over),
+    after the takeover committed in ZooKeeper and before its coordinator state reads ``primary``.
+    ``epoch`` is the new primary epoch; it increments on every change of primary and is the fencing token:
+    conditional writes made with ``host.primary_transaction()`` fail once a newer primary exists.
+    Where: dispatcher thread, only on the node that became primary.
+    Returns: nothing. May raise: logged; the node stays primary.
+    """
+
+
+@_hookspec
+def pvc_become_secondary(host: Host, epoch: int) -> None:
+    """This node stopped acting as primary coordinator.
+
+    When: on a requested hand-over or shutdown (before the role is released), and as soon as the node can
+    no longer confirm it leads (its ZooKeeper connection is suspended or its session lost). ``epoch`` is the
+    epoch it held. Stop every primary-only activity at once: another node may be primary already.
+    Where: dispatcher thread, only on the node that held the role.
+    Returns: nothing. May raise: logged; the role is released anyway.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Membership
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_node_changed(host: Host, name: str, old: NodeRecord | None, new: NodeRecord | None) -> None:
+    """A node's record in ZooKeeper changed (state, coordinator state, resources), appeared or was removed.
+
+    When: on every change seen, on every node; ``old`` is None for a node seen for the first time by this
+    daemon, ``new`` is None when the node's record was removed. Changes may be coalesced.
+    Where: dispatcher thread.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+@_hookspec
+def pvc_liveness_changed(host: Host, alive: frozenset[str], appeared: frozenset[str], vanished: frozenset[str]) -> None:
+    """The set of nodes holding a live ZooKeeper session changed.
+
+    When: whenever a node's ephemeral liveness znode appears or goes (pvcd start/stop, session expiry).
+    A vanished node is not yet dead: the primary declares it ``dead`` only after ``timers.dead_grace``.
+    Where: dispatcher thread, on every node.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+@_hookspec
+def pvc_node_resources(host: Host) -> dict[str, Any]:
+    """Contribute to the resources this node publishes (``cpus``, ``memory_total_mib``, ``load`` ...).
+
+    When: at start and every ``timers.keepalive`` seconds; the node rewrites its record only when the
+    merged result changed.
+    Where: pvcd main thread.
+    Returns: a JSON-serialisable mapping; results are merged in hook-call order (later plugins override).
+    May raise: logged; that plugin's contribution is skipped this round.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Events and session
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_zk_event(host: Host, event: ZkEvent) -> None:
+    """A watched path (declared through ``pvc_zk_watches``) changed.
+
+    When: after each change of the path (data or children, as declared), and once after every reconnect
+    (the state may have moved while disconnected). Treat events as "look again": handlers read the current
+    state and act idempotently. Every plugin's implementation sees every event: filter on ``event.name``.
+    Where: dispatcher thread.
+    Returns: nothing. May raise: logged with the event; dispatch goes on.
+    """
+
+
+@_hookspec
+def pvc_session_changed(host: Host, state: str) -> None:
+    """This node's ZooKeeper session changed state: ``suspended``, ``resumed``, ``lost`` or ``renewed``.
+
+    When: ``suspended`` as soon as the connection drops (pause writes that need the session); ``resumed``
+    when it is back within the same session; ``lost`` when the session expired (ephemerals are gone);
+    ``renewed`` once the node has re-registered on a new session and its watches are armed again.
+    Where: dispatcher thread.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """

@@ -1,0 +1,169 @@
+"""Membership: the node registers, proves liveness with an ephemeral znode and publishes its state.
+
+``/nodes/NAME`` is the node's persistent JSON record (daemon state, coordinator state, resources,
+plugins); ``/liveness/NAME`` is ephemeral, owned by the pvcd session: it is how every other node knows
+this one is alive. Record updates are compare-and-set, so a node and the primary (which writes ``dead``)
+never overwrite each other's change.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from pvc_core import __version__
+from pvc_core.errors import InvalidRequest
+from pvc_core.log import get_logger
+from pvc_core.nodes import CoordinatorState, DaemonState, NodeRecord, PluginInfo
+from pvc_core.zk import paths
+from pvc_core.zk.session import Conflict, ZkSession, decode, encode
+
+
+def read_record(zk: ZkSession, name: str) -> tuple[NodeRecord, int] | None:
+    found = zk.get(paths.node(name))
+    if found is None:
+        return None
+    data = decode(found[0]) or {}
+    data.setdefault("name", name)
+    return NodeRecord.from_dict(data), found[1].version
+
+
+def update_record(
+    zk: ZkSession,
+    name: str,
+    change: Callable[[NodeRecord], NodeRecord | None],
+    transaction_factory: Callable[[], Any] | None = None,
+) -> NodeRecord | None:
+    """Compare-and-set the node's record; ``change`` returns None to leave it as it is.
+
+    With ``transaction_factory`` (e.g. ``host.primary_transaction``) the write is made inside that
+    transaction, so its checks (the primary epoch) hold at the moment of the write.
+    """
+    for _ in range(20):
+        found = read_record(zk, name)
+        if found is None:
+            return None
+        record, version = found
+        new = change(record)
+        if new is None or new == record:
+            return record
+        try:
+            if transaction_factory is None:
+                zk.set(paths.node(name), encode(new.to_dict()), version=version)
+            else:
+                transaction = transaction_factory()
+                transaction.set_data(paths.node(name), encode(new.to_dict()), version=version)
+                zk.commit(transaction, f"update node {name}")
+        except Conflict:
+            continue
+        return new
+    raise Conflict(f"node {name}'s record kept changing; gave up after 20 attempts")
+
+
+class Membership:
+    def __init__(self, zk: ZkSession, node: str, coordinator: bool, session_timeout: float) -> None:
+        self.zk = zk
+        self.node = node
+        self.coordinator = coordinator
+        self.session_timeout = session_timeout
+        self.log = get_logger(node=node, component="membership")
+        self.daemon_state = DaemonState.INIT
+        self._published_resources: dict[str, Any] | None = None
+
+    # -- registration ------------------------------------------------------------------------------------
+
+    def wait_for_stale_liveness(self) -> None:
+        """Refuse to run twice: a liveness znode held by another session must vanish first.
+
+        After a crash the old session's znode lingers until that session times out; a second pvcd with the
+        same node name would hold it for good, and is refused.
+        """
+        deadline = time.monotonic() + self.session_timeout * 2 + 2.0
+        while True:
+            stat = self.zk.exists(paths.liveness(self.node))
+            if stat is None or stat.ephemeralOwner == self.zk.session_id:
+                return
+            if time.monotonic() > deadline:
+                raise InvalidRequest(
+                    f"node {self.node} is already running elsewhere (its liveness is held by ZooKeeper session "
+                    f"0x{stat.ephemeralOwner:x}); stop that pvcd or fix the node name in the config"
+                )
+            time.sleep(0.2)
+
+    def register(self, plugins: list[PluginInfo], drivers: dict[str, Any], resources: dict[str, Any]) -> None:
+        """Write the node's record (state ``init``) and create its liveness znode."""
+        self.wait_for_stale_liveness()
+        coordinator_state = CoordinatorState.SECONDARY if self.coordinator else CoordinatorState.CLIENT
+        fields = dict(
+            daemon_state=DaemonState.INIT.value,
+            coordinator=self.coordinator,
+            coordinator_state=coordinator_state.value,
+            resources=resources,
+            pvc_version=__version__,
+            plugins=tuple(plugins),
+            drivers=drivers,
+            state_changed_at=time.time(),
+            state_reason="pvcd starting",
+        )
+        if read_record(self.zk, self.node) is None:
+            try:
+                self.zk.create(paths.node(self.node), encode(NodeRecord(name=self.node, **fields).to_dict()))  # type: ignore[arg-type]
+            except Conflict:
+                pass
+        update_record(self.zk, self.node, lambda record: replace(record, **fields))  # type: ignore[arg-type]
+        self._published_resources = resources
+        self.daemon_state = DaemonState.INIT
+        self.create_liveness()
+        self.log.info("registered", coordinator=self.coordinator)
+
+    def create_liveness(self) -> None:
+        value = encode({"pid": os.getpid(), "session": f"0x{self.zk.session_id or 0:x}", "since": time.time()})
+        try:
+            self.zk.create(paths.liveness(self.node), value, ephemeral=True)
+        except Conflict:
+            stat = self.zk.exists(paths.liveness(self.node))
+            if stat is not None and stat.ephemeralOwner != self.zk.session_id:
+                # our own previous session's znode (same process, session renewed): replace it
+                self.zk.delete(paths.liveness(self.node), version=stat.version)
+                self.zk.create(paths.liveness(self.node), value, ephemeral=True)
+
+    def remove_liveness(self) -> None:
+        self.zk.delete(paths.liveness(self.node))
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    def set_daemon_state(self, state: DaemonState, reason: str = "") -> None:
+        self.daemon_state = state
+        update_record(
+            self.zk,
+            self.node,
+            lambda record: replace(record, daemon_state=state.value, state_changed_at=time.time(), state_reason=reason),
+        )
+        self.log.info("daemon_state", state=state.value, reason=reason)
+
+    def set_coordinator_state(self, state: CoordinatorState) -> None:
+        update_record(self.zk, self.node, lambda record: replace(record, coordinator_state=state.value))
+
+    def publish_resources(self, resources: dict[str, Any]) -> bool:
+        """Rewrite the record only when the resources changed; return whether it wrote."""
+        if resources == self._published_resources:
+            return False
+        update_record(self.zk, self.node, lambda record: replace(record, resources=resources))
+        self._published_resources = resources
+        return True
+
+    def renew(self) -> None:
+        """After a new session: liveness again, and back to ``run`` if another node marked this one dead."""
+        self.create_liveness()
+        state = self.daemon_state
+
+        def back(record: NodeRecord) -> NodeRecord | None:
+            if record.daemon_state in (DaemonState.DEAD.value, DaemonState.STOP.value) and state == DaemonState.RUN:
+                return replace(record, daemon_state=state.value, state_changed_at=time.time(), state_reason="session renewed")
+            return None
+
+        update_record(self.zk, self.node, back)
+        self.log.info("re-registered", session=f"0x{self.zk.session_id or 0:x}")

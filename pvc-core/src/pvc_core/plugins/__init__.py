@@ -1,0 +1,1 @@
+"""The plugin host: loading plugins (pluggy) and drivers (stevedore), and the typed facade over hooks."""

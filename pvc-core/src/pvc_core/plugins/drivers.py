@@ -1,0 +1,99 @@
+"""Loading the driver chosen for each role with stevedore, by the name in the node config.
+
+Only the named driver's entry point is imported. A missing driver or one that fails to import stops the
+daemon with one line naming the role and the driver.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from pvc_core.errors import PluginError
+from pvc_core.roles import ROLES, Driver, NetworkDriver
+from pvc_core.roles.compute import ComputeDriver
+from pvc_core.roles.dns import DnsDriver
+from pvc_core.roles.fencing import FencingDriver
+from pvc_core.roles.storage import StorageDriver
+
+if TYPE_CHECKING:
+    from pvc_core.config import DriversConfig
+    from pvc_core.host import Host
+
+ROLE_CLASSES: dict[str, type[Driver]] = {
+    "compute": ComputeDriver,
+    "storage": StorageDriver,
+    "fencing": FencingDriver,
+    "network": NetworkDriver,
+    "dns": DnsDriver,
+}
+
+
+def installed_drivers(role: str) -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=ROLES[role]))
+
+
+def load_driver_class(role: str, name: str) -> type[Driver]:
+    from stevedore import driver as stevedore_driver  # slow import, only where drivers are loaded
+    from stevedore.exception import NoMatches
+
+    failure: list[BaseException] = []
+
+    def on_failure(_manager: Any, _entrypoint: Any, exc: BaseException) -> None:
+        failure.append(exc)
+
+    try:
+        manager = stevedore_driver.DriverManager(
+            namespace=ROLES[role],
+            name=name,
+            invoke_on_load=False,
+            on_load_failure_callback=on_failure,
+        )
+    except NoMatches as exc:
+        if failure:
+            reason = f"{type(failure[0]).__name__}: {failure[0]}"
+            raise PluginError(f"{role} driver '{name}' failed to load: {reason}") from failure[0]
+        available = ", ".join(installed_drivers(role)) or "none"
+        raise PluginError(f"{role} driver '{name}' is not installed (installed: {available})") from exc
+    cls = manager.driver
+    base = ROLE_CLASSES[role]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(f"{role} driver '{name}' is not a {base.__name__} subclass")
+    return cls  # type: ignore[no-any-return]
+
+
+class Drivers:
+    """The drivers this node runs, one per role (a list for network types)."""
+
+    def __init__(self) -> None:
+        self.by_role: dict[str, Driver] = {}
+        self.networks: dict[str, NetworkDriver] = {}
+
+    def load(self, config: DriversConfig, host: Host) -> None:
+        for role in ("compute", "storage", "fencing", "dns"):
+            name = getattr(config, role)
+            if name:
+                cls = load_driver_class(role, name)
+                try:
+                    self.by_role[role] = cls(host, name)
+                except Exception as exc:
+                    raise PluginError(f"{role} driver '{name}' failed to start: {type(exc).__name__}: {exc}") from exc
+        for name in config.network:
+            cls = load_driver_class("network", name)
+            self.networks[name] = cls(host, name)  # type: ignore[assignment]
+
+    def get(self, role: str) -> Driver | None:
+        return self.by_role.get(role)
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {role: driver.name for role, driver in self.by_role.items()}
+        if self.networks:
+            described["network"] = sorted(self.networks)
+        return described
+
+    def close(self) -> None:
+        for driver in [*self.by_role.values(), *self.networks.values()]:
+            try:
+                driver.close()
+            except Exception:  # noqa: BLE001 - closing is best effort at shutdown
+                pass

@@ -1,0 +1,117 @@
+"""A typed facade over ``pm.hook``: the rest of the code never calls hooks by string.
+
+Each implementation is called on its own, so one plugin that raises neither hides the others' results
+nor stops the caller; the error is logged with the plugin, the hook and the event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from pvc_core.config import ConfigSection
+from pvc_core.errors import PluginError
+from pvc_core.log import get_logger
+
+if TYPE_CHECKING:
+    from pvc_core.dispatch import Watch, ZkEvent
+    from pvc_core.host import Host
+    from pvc_core.nodes import NodeRecord
+    from pvc_core.zk.schema import Schema
+
+
+class Hooks:
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def _impls(self, hook: str) -> list[Any]:
+        # pluggy calls implementations last-registered first; keep that order
+        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+
+    def _call(self, impl: Any, kwargs: dict[str, Any]) -> Any:
+        return impl.function(**{name: kwargs[name] for name in impl.argnames})
+
+    def collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation of a data hook; an exception becomes a PluginError naming the plugin."""
+        results = []
+        for impl in self._impls(hook):
+            try:
+                result = self._call(impl, kwargs)
+            except Exception as exc:
+                raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook}: {type(exc).__name__}: {exc}") from exc
+            if result is not None:
+                results.append((impl.plugin_name, result))
+        return results
+
+    def notify(self, hook: str, event: str, **kwargs: Any) -> list[str]:
+        """Call every implementation of a notification hook, isolated; return the plugins that raised."""
+        failed = []
+        for impl in self._impls(hook):
+            try:
+                self._call(impl, kwargs)
+            except Exception:
+                failed.append(impl.plugin_name)
+                get_logger(plugin=impl.plugin_name, hook=hook, event=event).exception("hook_failed")
+        return failed
+
+    # -- start-up ----------------------------------------------------------------------------------------
+
+    def config_sections(self) -> list[ConfigSection]:
+        sections: list[ConfigSection] = []
+        for plugin, result in self.collect("pvc_config_sections"):
+            for section in result:
+                if not isinstance(section, ConfigSection):
+                    raise PluginError(f"plugin '{plugin}': pvc_config_sections must return ConfigSection objects")
+                sections.append(section)
+        return sections
+
+    def zk_schemas(self) -> list[Schema]:
+        return [schema for _, schema in self.collect("pvc_zk_schema")]
+
+    def zk_watches(self, host: Host) -> list[tuple[str, Watch]]:
+        return [(plugin, watch) for plugin, watches in self.collect("pvc_zk_watches", host=host) for watch in watches]
+
+    def node_resources(self, host: Host) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for impl in self._impls("pvc_node_resources"):
+            try:
+                result = self._call(impl, {"host": host})
+            except Exception:
+                get_logger(plugin=impl.plugin_name, hook="pvc_node_resources").exception("hook_failed")
+                continue
+            if result:
+                merged.update(result)
+        return merged
+
+    # -- notifications -----------------------------------------------------------------------------------
+
+    def daemon_start(self, host: Host) -> None:
+        self.notify("pvc_daemon_start", "daemon start", host=host)
+
+    def daemon_stop(self, host: Host) -> None:
+        self.notify("pvc_daemon_stop", "daemon stop", host=host)
+
+    def become_primary(self, host: Host, epoch: int) -> None:
+        self.notify("pvc_become_primary", f"primary epoch {epoch}", host=host, epoch=epoch)
+
+    def become_secondary(self, host: Host, epoch: int) -> None:
+        self.notify("pvc_become_secondary", f"secondary after epoch {epoch}", host=host, epoch=epoch)
+
+    def node_changed(self, host: Host, name: str, old: NodeRecord | None, new: NodeRecord | None) -> None:
+        self.notify("pvc_node_changed", f"node {name} changed", host=host, name=name, old=old, new=new)
+
+    def liveness_changed(
+        self, host: Host, alive: frozenset[str], appeared: frozenset[str], vanished: frozenset[str]
+    ) -> None:
+        self.notify(
+            "pvc_liveness_changed", "liveness changed", host=host, alive=alive, appeared=appeared, vanished=vanished
+        )
+
+    def zk_event(self, host: Host, event: ZkEvent) -> None:
+        self.notify("pvc_zk_event", f"{event.name} {event.path}", host=host, event=event)
+
+    def session_changed(self, host: Host, state: str) -> None:
+        self.notify("pvc_session_changed", f"session {state}", host=host, state=state)

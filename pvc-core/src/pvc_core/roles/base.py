@@ -1,0 +1,31 @@
+"""The common base of every driver."""
+
+from __future__ import annotations
+
+from abc import ABC
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from pvc_core.host import Host
+
+# role name -> the entry-point group its drivers register in
+ROLES: dict[str, str] = {
+    "compute": "pvc.drivers.compute",
+    "storage": "pvc.drivers.storage",
+    "fencing": "pvc.drivers.fencing",
+    "network": "pvc.drivers.network",
+    "dns": "pvc.drivers.dns",
+}
+
+
+class Driver(ABC):  # noqa: B024 - the role subclasses carry the abstract methods
+    """A driver instance lives for the daemon's lifetime; it gets the host at construction."""
+
+    role: ClassVar[str]
+
+    def __init__(self, host: Host, name: str) -> None:
+        self.host = host
+        self.name = name
+
+    def close(self) -> None:  # noqa: B027 - optional for drivers
+        """Release connections; called once when pvcd stops."""

@@ -1,0 +1,170 @@
+"""Schema of the ZooKeeper tree: who owns what, its version, and ordered migrations.
+
+The core owns ``/nodes``, ``/liveness``, ``/config``, ``/coordinators`` and ``/domains`` and records its
+version at ``/schema/version``. Each plugin declares its own subtree and version through the
+``pvc_zk_schema`` hook; its version lives at ``/schema/plugins/<owner>``. ``pvc cluster init`` writes the
+core's tree; the primary coordinator creates plugin subtrees and runs pending migrations when it takes
+over, so a live cluster upgrades itself once every node runs the new code.
+
+A migration moves one owner's tree from ``to_version - 1`` to ``to_version``. It must be idempotent (it may
+be re-run after a crash half-way) and is followed by a conditional version bump, so two coordinators can
+never apply it twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pvc_core.errors import SchemaError
+from pvc_core.zk import paths
+from pvc_core.zk.session import Conflict, ZkSession, decode, encode
+
+CORE_OWNER = "core"
+
+
+@dataclass(frozen=True)
+class Migration:
+    to_version: int
+    description: str
+    apply: Callable[[ZkSession], None]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """One owner's part of the tree: the persistent paths it needs, its version, its migrations."""
+
+    owner: str
+    version: int
+    paths: tuple[str, ...] = ()
+    migrations: tuple[Migration, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        expected = list(range(2, self.version + 1))
+        found = [m.to_version for m in self.migrations]
+        if found != expected[len(expected) - len(found) :] or sorted(found) != found:
+            raise SchemaError(
+                f"schema '{self.owner}': migrations must be ordered and end at version {self.version} (got {found})"
+            )
+
+    @property
+    def version_path(self) -> str:
+        return paths.SCHEMA_VERSION if self.owner == CORE_OWNER else paths.plugin_schema_version(self.owner)
+
+
+def read_version(zk: ZkSession, schema: Schema) -> int | None:
+    found = zk.get(schema.version_path)
+    if found is None:
+        return None
+    try:
+        return int(found[0].decode())
+    except ValueError as exc:
+        raise SchemaError(f"{schema.version_path} holds {found[0]!r}, not a version number") from exc
+
+
+def initialise(zk: ZkSession, schema: Schema) -> None:
+    """Create the owner's persistent paths and record the current version (no-op parts already present)."""
+    for path in schema.paths:
+        zk.ensure(path)
+    zk.ensure(paths.SCHEMA)
+    if schema.owner != CORE_OWNER:
+        zk.ensure(paths.PLUGIN_SCHEMAS)
+    if zk.exists(schema.version_path) is None:
+        zk.create(schema.version_path, str(schema.version).encode())
+
+
+def check_compatible(zk: ZkSession, schema: Schema) -> int | None:
+    """Refuse to run against a tree newer than this code; return the stored version (None: not created)."""
+    stored = read_version(zk, schema)
+    if stored is not None and stored > schema.version:
+        raise SchemaError(
+            f"the cluster's '{schema.owner}' schema is version {stored}, newer than this software's "
+            f"{schema.version}; upgrade this node's PVC packages"
+        )
+    return stored
+
+
+def migrate(zk: ZkSession, schema: Schema) -> list[Migration]:
+    """Apply every pending migration in order; return what was applied."""
+    applied: list[Migration] = []
+    while True:
+        found = zk.get(schema.version_path)
+        if found is None:
+            raise SchemaError(f"'{schema.owner}' has no schema version at {schema.version_path}; run pvc cluster init")
+        current, stat = int(found[0].decode()), found[1]
+        if current >= schema.version:
+            return applied
+        step = next((m for m in schema.migrations if m.to_version == current + 1), None)
+        if step is None:
+            raise SchemaError(f"no migration for '{schema.owner}' from version {current} to {current + 1}")
+        step.apply(zk)
+        try:
+            zk.set(schema.version_path, str(step.to_version).encode(), version=stat.version)
+        except Conflict:
+            continue  # someone else moved the version: re-read and carry on from there
+        applied.append(step)
+
+
+# -- the core's own schema ------------------------------------------------------------------------------
+
+_V1_NODE_FIELDS = ("daemonstate", "routerstate", "cpucount", "memtotal", "memfree", "cpuload")
+
+
+def _v1_to_v2(zk: ZkSession) -> None:
+    """v1 kept one znode per node field (``/nodes/NAME/daemonstate`` ...); v2 keeps one JSON summary.
+
+    One read of ``/nodes``' data per node instead of six, which is what keeps ``pvc node list`` bounded.
+    """
+    for path in (paths.LIVENESS, paths.COORDINATORS, paths.DOMAINS, paths.CONFIG):
+        zk.ensure(path)
+    if zk.exists(paths.EPOCH) is None:
+        zk.create(paths.EPOCH, b"0")
+    for name in zk.children(paths.NODES):
+        base = paths.node(name)
+        fields = {}
+        for key in _V1_NODE_FIELDS:
+            found = zk.get(f"{base}/{key}")
+            if found is not None:
+                fields[key] = found[0].decode()
+        if not fields:
+            continue  # already migrated
+        current = zk.get(base)
+        existing = (decode(current[0]) if current else None) or {}
+        summary = {
+            "name": name,
+            "daemon_state": fields.get("daemonstate", existing.get("daemon_state", "stop")),
+            "coordinator_state": fields.get("routerstate", "client"),
+            "resources": {
+                "cpus": int(fields.get("cpucount", "0") or 0),
+                "memory_total_mib": int(fields.get("memtotal", "0") or 0),
+                "memory_free_mib": int(fields.get("memfree", "0") or 0),
+                "load": float(fields.get("cpuload", "0") or 0),
+            },
+            "migrated_at": time.time(),
+        }
+        zk.set(base, encode(summary))
+        for key in fields:
+            zk.delete(f"{base}/{key}")
+
+
+CORE_SCHEMA = Schema(
+    owner=CORE_OWNER,
+    version=2,
+    paths=(paths.CONFIG, paths.NODES, paths.LIVENESS, paths.DOMAINS, paths.COORDINATORS, paths.PLUGINS),
+    migrations=(Migration(2, "one JSON summary znode per node; liveness and coordinator trees", _v1_to_v2),),
+)
+
+
+def initialise_cluster(zk: ZkSession, overwrite: bool = False) -> None:
+    """Create the core tree. With ``overwrite``, delete every PVC path first (the operator confirmed it)."""
+    if zk.exists(paths.SCHEMA_VERSION) is not None:
+        if not overwrite:
+            raise SchemaError("the cluster is already initialised; use --overwrite --yes to wipe and re-create it")
+        for path in (paths.SCHEMA, *CORE_SCHEMA.paths):
+            zk.delete(path, recursive=True)
+    initialise(zk, CORE_SCHEMA)
+    if zk.exists(paths.EPOCH) is None:
+        zk.create(paths.EPOCH, b"0")
+    if zk.exists(paths.MAINTENANCE) is None:
+        zk.create(paths.MAINTENANCE, b"false")

@@ -1,0 +1,235 @@
+"""One kazoo session per process, with bounded calls and explicit session-state handling.
+
+Every request goes through the ``*_async`` API and waits with a timeout: a plain kazoo call blocks forever
+while the ensemble has no quorum. The connection retries forever with a short capped backoff, so that a
+session survives a whole-ensemble outage shorter than its timeout and reconnects within a fraction of a
+second after quorum returns.
+
+Session states are reported to one listener as :class:`SessionEvent` values; the listener runs on a kazoo
+thread and must only record or enqueue.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from kazoo.client import KazooClient, KazooState, TransactionRequest
+from kazoo.exceptions import (
+    BadVersionError,
+    KazooException,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    ZookeeperError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import ZnodeStat
+
+from pvc_core.errors import PvcError, ZooKeeperUnavailable
+
+RETRY_FOREVER = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 1.0}
+
+
+class SessionEvent(enum.Enum):
+    SUSPENDED = "suspended"  # connection lost; the session may still be alive: pause writes that need it
+    RESUMED = "resumed"  # reconnected within the same session: ephemerals and watches are intact
+    LOST = "lost"  # the session expired: ephemerals are gone
+    RENEWED = "renewed"  # connected again with a new session after LOST: re-create ephemerals, re-watch
+
+
+class Conflict(PvcError):
+    """A conditional write lost a race (node exists, version changed, node gone)."""
+
+
+def encode(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(data: bytes | None) -> Any:
+    if not data:
+        return None
+    return json.loads(data)
+
+
+class ZkSession:
+    """A kazoo client with timeouts on every call and session events translated for PVC."""
+
+    def __init__(
+        self,
+        hosts: str,
+        session_timeout: float = 3.0,
+        connect_timeout: float = 15.0,
+        operation_timeout: float = 5.0,
+        listener: Callable[[SessionEvent], None] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.hosts = hosts
+        self.connect_timeout = connect_timeout
+        self.operation_timeout = operation_timeout
+        self._listener = listener
+        self._lost = False
+        self._lock = threading.Lock()
+        self.client = KazooClient(
+            hosts=hosts,
+            timeout=session_timeout,
+            connection_retry=dict(RETRY_FOREVER),
+            command_retry={"max_tries": 0},
+            read_only=read_only,
+        )
+        self.client.add_listener(self._on_state)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.client.start(timeout=self.connect_timeout)
+        except KazooTimeoutError as exc:
+            self.client.stop()
+            self.client.close()
+            raise ZooKeeperUnavailable(
+                f"cannot reach ZooKeeper at {self.hosts} within {self.connect_timeout:g}s"
+            ) from exc
+
+    def stop(self) -> None:
+        """Close the session (its ephemerals go at once) and release the connection."""
+        try:
+            self.client.stop()
+        finally:
+            self.client.close()
+
+    @property
+    def session_id(self) -> int | None:
+        client_id = self.client.client_id
+        return client_id[0] if client_id else None
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.client.connected)
+
+    def _on_state(self, state: str) -> None:
+        # Runs on a kazoo thread: translate, hand over, nothing else.
+        if state == KazooState.SUSPENDED:
+            event = SessionEvent.SUSPENDED
+        elif state == KazooState.LOST:
+            with self._lock:
+                self._lost = True
+            event = SessionEvent.LOST
+        else:
+            with self._lock:
+                event = SessionEvent.RENEWED if self._lost else SessionEvent.RESUMED
+                self._lost = False
+        if self._listener is not None:
+            self._listener(event)
+
+    # -- bounded requests ------------------------------------------------------------------------------
+
+    def wait(self, result: Any, what: str, timeout: float | None = None) -> Any:
+        """Wait for an async result; translate timeouts and connection failures into one-line errors."""
+        limit = self.operation_timeout if timeout is None else timeout
+        try:
+            return result.get(timeout=limit)
+        except KazooTimeoutError as exc:
+            raise ZooKeeperUnavailable(f"ZooKeeper did not answer {what} within {limit:g}s") from exc
+        except (NoNodeError, NodeExistsError, BadVersionError, NotEmptyError):
+            raise
+        except (ZookeeperError, KazooException) as exc:
+            name = type(exc).__name__
+            raise ZooKeeperUnavailable(f"ZooKeeper request {what} failed: {name}") from exc
+
+    def get(self, path: str) -> tuple[bytes, ZnodeStat] | None:
+        try:
+            data, stat = self.wait(self.client.get_async(path), f"get {path}")
+        except NoNodeError:
+            return None
+        return data, stat
+
+    def get_json(self, path: str) -> Any:
+        found = self.get(path)
+        return decode(found[0]) if found else None
+
+    def exists(self, path: str) -> ZnodeStat | None:
+        stat: ZnodeStat | None = self.wait(self.client.exists_async(path), f"exists {path}")
+        return stat
+
+    def children(self, path: str) -> list[str]:
+        try:
+            names: list[str] = self.wait(self.client.get_children_async(path), f"children of {path}")
+        except NoNodeError:
+            return []
+        return sorted(names)
+
+    def get_many(self, paths: Sequence[str]) -> list[tuple[bytes, ZnodeStat] | None]:
+        """Read many znodes pipelined: one round trip's latency, not one per path."""
+        pending = [self.client.get_async(path) for path in paths]
+        results: list[tuple[bytes, ZnodeStat] | None] = []
+        for path, result in zip(paths, pending, strict=True):
+            try:
+                data, stat = self.wait(result, f"get {path}")
+            except NoNodeError:
+                results.append(None)
+            else:
+                results.append((data, stat))
+        return results
+
+    def create(
+        self, path: str, value: bytes = b"", ephemeral: bool = False, makepath: bool = False
+    ) -> str:
+        try:
+            created: str = self.wait(
+                self.client.create_async(path, value, ephemeral=ephemeral, makepath=makepath), f"create {path}"
+            )
+        except NodeExistsError as exc:
+            raise Conflict(f"{path} already exists") from exc
+        return created
+
+    def ensure(self, path: str, value: bytes = b"") -> None:
+        """Create a persistent znode (and its parents) unless it exists."""
+        if self.exists(path) is None:
+            try:
+                self.create(path, value, makepath=True)
+            except Conflict:
+                pass
+
+    def set(self, path: str, value: bytes, version: int = -1) -> ZnodeStat:
+        try:
+            stat: ZnodeStat = self.wait(self.client.set_async(path, value, version), f"set {path}")
+        except BadVersionError as exc:
+            raise Conflict(f"{path} changed under us (expected version {version})") from exc
+        except NoNodeError as exc:
+            raise Conflict(f"{path} does not exist") from exc
+        return stat
+
+    def delete(self, path: str, version: int = -1, recursive: bool = False) -> None:
+        if recursive:
+            for child in self.children(path):
+                self.delete(f"{path.rstrip('/')}/{child}", recursive=True)
+        try:
+            self.wait(self.client.delete_async(path, version), f"delete {path}")
+        except NoNodeError:
+            return
+        except BadVersionError as exc:
+            raise Conflict(f"{path} changed under us (expected version {version})") from exc
+
+    def transaction(self) -> TransactionRequest:
+        return self.client.transaction()
+
+    def commit(self, transaction: TransactionRequest, what: str) -> list[Any]:
+        """Commit atomically; a failed check or create raises :class:`Conflict` naming the failed step."""
+        results: list[Any] = self.wait(transaction.commit_async(), what)
+        failures = [r for r in results if isinstance(r, Exception) and type(r).__name__ != "RolledBackError"]
+        if failures:
+            raise Conflict(f"{what}: {type(failures[0]).__name__}")
+        return results
+
+    def multi_create(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Create many persistent znodes, pipelined."""
+        pending = [(path, self.client.create_async(path, value)) for path, value in items]
+        for path, result in pending:
+            try:
+                self.wait(result, f"create {path}")
+            except NodeExistsError:
+                pass
