@@ -1,0 +1,56 @@
+"""``pvc cluster``: initialise the cluster's ZooKeeper tree and show its status."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pvc_cli.context import CliContext
+from pvc_cli.errors import CliError
+from pvc_cli.output import emit, format_option, mapping
+
+
+@click.group()
+def cluster() -> None:
+    """The cluster as a whole."""
+
+
+@cluster.command()
+@click.option("--overwrite", is_flag=True, help="Wipe an initialised cluster's PVC data and start afresh.")
+@click.option("--yes", is_flag=True, help="Confirm a destructive --overwrite without a prompt.")
+@click.pass_obj
+def init(obj: CliContext, overwrite: bool, yes: bool) -> None:
+    """Create the cluster's tree in ZooKeeper (needs a direct ZooKeeper connection)."""
+    if overwrite and not yes:
+        if not sys.stdin.isatty():
+            raise CliError("--overwrite deletes every PVC object in the cluster; add --yes to confirm")
+        click.confirm("Delete every PVC object in this cluster and initialise it again?", abort=True)
+    with obj.cluster() as client:
+        client.init(overwrite=overwrite)
+        version = client.require_initialised()
+    click.echo(f"cluster initialised (schema version {version})")
+
+
+@cluster.command()
+@format_option
+@click.pass_obj
+def status(obj: CliContext, output_format: str) -> None:
+    """Health, primary coordinator and node states."""
+    with obj.cluster() as client:
+        state = client.status()
+
+    def pretty(data: dict) -> str:  # type: ignore[type-arg]
+        states = ", ".join(f"{count} {name}" for name, count in sorted(data["nodes_by_state"].items())) or "none"
+        return mapping(
+            [
+                ("health", "ok" if data["healthy"] else "degraded"),
+                ("primary", f"{data['primary'] or '(none)'} (epoch {data['primary_epoch']})"),
+                ("nodes", f"{data['nodes']} ({states})"),
+                ("coordinators", ", ".join(data["coordinators"]) or "(none registered)"),
+                ("maintenance", "on" if data["maintenance"] else "off"),
+                ("schema", f"version {data['schema_version']}"),
+            ]
+        )
+
+    emit(state.to_dict(), output_format, pretty)

@@ -1,0 +1,119 @@
+"""Stored connections: ``connections.json`` in the user's config dir (``$PVC_CONFIG_DIR`` overrides).
+
+A connection is, for now, a direct ZooKeeper address (what ``pvc cluster init`` needs). Choosing one:
+``--connection`` / ``$PVC_CONNECTION`` (a stored name or a host:port list), else the stored default, else
+the only stored connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pvc_cli.errors import CliError
+
+HOSTS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d+(,[A-Za-z0-9_.\-\[\]:]+:\d+)*(/[\w/\-]*)?$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Connection:
+    name: str
+    zookeeper: str
+    timeout: float = 10.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"zookeeper": self.zookeeper, "timeout": self.timeout}
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("PVC_CONFIG_DIR") or click.get_app_dir("pvc"))
+
+
+def store_path() -> Path:
+    return config_dir() / "connections.json"
+
+
+def load() -> dict[str, Any]:
+    path = store_path()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"default": None, "connections": {}}
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{path}: unreadable connection store ({exc}); fix or remove it") from exc
+    data.setdefault("default", None)
+    data.setdefault("connections", {})
+    return data
+
+
+def save(data: dict[str, Any]) -> None:
+    path = store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    temporary.chmod(0o600)
+    temporary.replace(path)
+
+
+def add(name: str, zookeeper: str, make_default: bool = False, timeout: float = 10.0) -> Connection:
+    if not NAME.match(name):
+        raise CliError(f"'{name}' is not a valid connection name (letters, digits, '.', '_', '-')")
+    if not HOSTS.match(zookeeper):
+        raise CliError(f"'{zookeeper}' is not a ZooKeeper address list (host:port[,host:port...])")
+    data = load()
+    data["connections"][name] = Connection(name, zookeeper, timeout).to_dict()
+    if make_default or data["default"] is None:
+        data["default"] = name
+    save(data)
+    return Connection(name, zookeeper, timeout)
+
+
+def remove(name: str) -> None:
+    data = load()
+    if name not in data["connections"]:
+        raise CliError(f"no connection named '{name}'")
+    del data["connections"][name]
+    if data["default"] == name:
+        data["default"] = None
+    save(data)
+
+
+def set_default(name: str) -> None:
+    data = load()
+    if name not in data["connections"]:
+        raise CliError(f"no connection named '{name}' (known: {', '.join(sorted(data['connections'])) or 'none'})")
+    data["default"] = name
+    save(data)
+
+
+def stored() -> tuple[str | None, list[Connection]]:
+    data = load()
+    connections = [
+        Connection(name, entry["zookeeper"], float(entry.get("timeout", 10.0)))
+        for name, entry in sorted(data["connections"].items())
+    ]
+    return data["default"], connections
+
+
+def resolve(choice: str | None) -> Connection:
+    default, connections = stored()
+    by_name = {c.name: c for c in connections}
+    if choice:
+        if choice in by_name:
+            return by_name[choice]
+        if HOSTS.match(choice):
+            return Connection("(direct)", choice)
+        known = ", ".join(by_name) or "none"
+        raise CliError(f"unknown connection '{choice}' (known: {known}; or give host:port)")
+    if default and default in by_name:
+        return by_name[default]
+    if len(connections) == 1:
+        return connections[0]
+    raise CliError("no connection chosen: add one with 'pvc connection add NAME --zookeeper HOST:PORT' or pass -c")
