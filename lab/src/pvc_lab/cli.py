@@ -1,0 +1,69 @@
+"""``pvc lab``: contributed to ``pvc`` through the ``pvc.cli`` entry-point group.
+
+Light at import time (only click): the lab's machinery is imported when a subcommand runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _lab(state_dir: str | None) -> Any:
+    from pvc_lab.lab import Lab, LabSettings
+
+    settings = LabSettings() if state_dir is None else LabSettings(state_dir=Path(state_dir))
+    return Lab(settings)
+
+
+state_option = click.option(
+    "--state-dir", envvar="PVC_LAB_DIR", default=None, help="Where the lab keeps its files (default /var/lib/pvc-lab)."
+)
+
+
+@click.group()
+def lab() -> None:
+    """A whole PVC cluster on this machine (needs root)."""
+
+
+@lab.command()
+@state_option
+@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the nodes.")
+def up(state_dir: str | None, timeout: float) -> None:
+    """Build the lab: ZooKeeper ensemble, node namespaces on a bridge, a pvcd per node."""
+    from pvc_lab.lab import LabError
+    from pvc_lab.netns import NetnsError
+    from pvc_lab.zookeeper import ZooKeeperError
+
+    try:
+        _lab(state_dir).up(progress=lambda line: click.echo(f"lab: {line}"), timeout=timeout)
+    except (LabError, NetnsError, ZooKeeperError) as exc:
+        raise click.ClickException(f"lab up failed: {exc} (clean up with 'pvc lab down')") from exc
+
+
+@lab.command()
+@state_option
+@click.option("-o", "--format", "output_format", type=click.Choice(["pretty", "json"]), default="pretty")
+def status(state_dir: str | None, output_format: str) -> None:
+    """What of the lab is running."""
+    state = _lab(state_dir).status()
+    if output_format == "json":
+        click.echo(json.dumps(state, indent=2))
+        return
+    click.echo(f"lab: {'up' if state['up'] else 'down'} ({state['state_dir']})")
+    for member in state["zookeeper"]:
+        serving = "serving" if member["serving"] else "not serving"
+        click.echo(f"zookeeper {member['member']}: {member['address']} pid {member['pid'] or '-'} {serving}")
+    for node in state["nodes"]:
+        present = "present" if node["netns_present"] else "absent"
+        click.echo(f"{node['node']}: netns {node['netns']} {present}, pvcd pid {node['pvcd_pid'] or '-'}")
+
+
+@lab.command()
+@state_option
+def down(state_dir: str | None) -> None:
+    """Remove every process, namespace and file the lab made (also after a crash)."""
+    _lab(state_dir).down(progress=lambda line: click.echo(f"lab: {line}"))

@@ -1,0 +1,256 @@
+"""The lab: a real PVC cluster on one machine.
+
+Layout (defaults)::
+
+    root netns   ZooKeeper x3 on 10.73.0.1:22181-22183 (quorum on 127.0.0.1), veth pvclab0
+        |
+    pvclab-sw    bridge br0  <- pvclab0-br, hv1-br, hv2-br, hv3-br
+        |
+    pvclab-hv1   eth0 10.73.0.11/24   pvcd (config, log, pid in STATE/hv1/)
+    pvclab-hv2   eth0 10.73.0.12/24   pvcd
+    pvclab-hv3   eth0 10.73.0.13/24   pvcd
+
+Each node reaches ZooKeeper only over the lab bridge, as a real node does over its cluster network: taking
+a node's link down or killing its processes is a real fault. Everything the lab makes is recorded in
+``STATE/lab.json`` and found again by its names (``<prefix>-*`` namespaces, pidfiles under STATE), so
+``down`` cleans up after a crash too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pvc_lab import netns
+from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+from pvc_lab.zookeeper import ZooKeeper
+
+DEFAULT_STATE_DIR = Path(os.environ.get("PVC_LAB_DIR", "/var/lib/pvc-lab"))
+
+
+class LabError(RuntimeError):
+    pass
+
+
+@dataclass
+class LabSettings:
+    state_dir: Path = DEFAULT_STATE_DIR
+    prefix: str = "pvclab"
+    subnet: str = "10.73.0.0/24"
+    nodes: int = 3
+    zookeeper_port: int = 22181
+    connection_name: str = "lab"
+    extra_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    @property
+    def gateway(self) -> str:
+        """The root namespace's address on the lab bridge: ZooKeeper listens here."""
+        return str(self.network.network_address + 1)
+
+    def node_names(self) -> list[str]:
+        return [f"hv{i + 1}" for i in range(self.nodes)]
+
+    def node_address(self, index: int) -> str:
+        return str(self.network.network_address + 11 + index)
+
+    def netns_of(self, node: str) -> str:
+        return f"{self.prefix}-{node}"
+
+    @property
+    def switch(self) -> str:
+        return f"{self.prefix}-sw"
+
+    @property
+    def uplink(self) -> str:
+        return f"{self.prefix}0"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state_dir"] = str(self.state_dir)
+        return data
+
+
+class Lab:
+    def __init__(self, settings: LabSettings | None = None) -> None:
+        self.settings = settings or LabSettings()
+        self.state = self.settings.state_dir
+        self.zookeeper = ZooKeeper(
+            self.state / "zookeeper",
+            size=3,
+            client_address=self.settings.gateway,
+            base_port=self.settings.zookeeper_port,
+        )
+
+    @property
+    def manifest(self) -> Path:
+        return self.state / "lab.json"
+
+    @property
+    def hosts(self) -> str:
+        return self.zookeeper.hosts
+
+    def node_dir(self, node: str) -> Path:
+        return self.state / node
+
+    # -- up -------------------------------------------------------------------------------------------------
+
+    def up(self, progress: Any = print, timeout: float = 60.0) -> None:
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (network namespaces); run it with sudo")
+        for tool in ("ip", "java"):
+            if shutil.which(tool) is None:
+                raise LabError(f"'{tool}' is not installed; run scripts/setup all")
+        started = time.monotonic()
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.manifest.write_text(json.dumps({"settings": self.settings.to_dict(), "started": time.time()}, indent=2))
+        progress(f"network: bridge in {self.settings.switch}, {self.settings.nodes} node namespaces")
+        self._network()
+        progress(f"zookeeper: 3-member ensemble on {self.hosts}")
+        self.zookeeper.start(timeout=timeout)
+        from pvc_core.client import Cluster
+
+        with Cluster.connect(self.hosts) as cluster:
+            if cluster.zk.exists("/schema/version") is None:
+                cluster.init()
+                progress("cluster: initialised")
+        for index, node in enumerate(self.settings.node_names()):
+            self.start_node(node, index)
+        progress(f"nodes: {', '.join(self.settings.node_names())} starting pvcd")
+        with Cluster.connect(self.hosts) as cluster:
+            cluster.wait_for_nodes(self.settings.nodes, timeout)
+        self._remember_connection()
+        progress(f"lab up in {time.monotonic() - started:.1f}s; connection '{self.settings.connection_name}' added")
+
+    def _network(self) -> None:
+        s = self.settings
+        netns.add_netns(s.switch)
+        netns.bridge("br0", s.switch)
+        netns.veth(s.uplink, f"{s.uplink}-br", None, s.switch)
+        netns.attach(f"{s.uplink}-br", "br0", s.switch)
+        netns.address(s.uplink, f"{s.gateway}/{s.network.prefixlen}")
+        for index, node in enumerate(s.node_names()):
+            ns = s.netns_of(node)
+            netns.add_netns(ns)
+            netns.veth("eth0", f"{node}-br", ns, s.switch)
+            netns.attach(f"{node}-br", "br0", s.switch)
+            netns.address("eth0", f"{s.node_address(index)}/{s.network.prefixlen}", netns=ns)
+
+    def node_config(self, node: str) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "node": node,
+            "coordinators": self.settings.node_names(),
+            "zookeeper": {"hosts": self.hosts},
+            "logging": {"format": "json"},
+        }
+        for key, value in self.settings.extra_config.items():
+            config[key] = value
+        return config
+
+    def start_node(self, node: str, index: int | None = None) -> int:
+        """Start the node's pvcd inside its namespace; return its PID."""
+        directory = self.node_dir(node)
+        directory.mkdir(parents=True, exist_ok=True)
+        pid = self.node_pid(node)
+        if pid is not None:
+            return pid
+        config = directory / "pvcd.yaml"
+        config.write_text(json.dumps(self.node_config(node), indent=2) + "\n")  # JSON is YAML
+        log = open(directory / "pvcd.log", "ab")  # noqa: SIM115 - handed to the child
+        pvcd = str(Path(sys.executable).with_name("pvcd"))
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", self.settings.netns_of(node), pvcd, "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+        log.close()
+        (directory / "pvcd.pid").write_text(f"{process.pid}\n")
+        return process.pid
+
+    def node_pid(self, node: str) -> int | None:
+        pid = read_pid(self.node_dir(node) / "pvcd.pid")
+        if pid is None or not is_running(pid) or str(self.node_dir(node) / "pvcd.yaml") not in cmdline(pid):
+            return None
+        return pid
+
+    def stop_node(self, node: str, kill: bool = False) -> None:
+        pid = self.node_pid(node)
+        if pid is not None:
+            terminate(pid, timeout=0.0 if kill else 15.0, sig=9 if kill else 15)
+
+    def _remember_connection(self) -> None:
+        try:
+            from pvc_cli import connections
+        except ImportError:
+            return
+        default, _ = connections.stored()
+        connections.add(self.settings.connection_name, self.hosts, make_default=default in (None, self.settings.connection_name))
+
+    # -- status ---------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        present = set(netns.list_netns())
+        members = [
+            {"member": m.myid, "address": f"{self.settings.gateway}:{m.client_port}", "pid": self.zookeeper.pid(m),
+             "serving": self.zookeeper.serving(m)}
+            for m in self.zookeeper.members
+        ]
+        nodes = [
+            {"node": node, "netns": self.settings.netns_of(node), "netns_present": self.settings.netns_of(node) in present,
+             "pvcd_pid": self.node_pid(node)}
+            for node in self.settings.node_names()
+        ]
+        return {
+            "up": self.manifest.exists(),
+            "state_dir": str(self.state),
+            "zookeeper": members,
+            "nodes": nodes,
+            "switch_present": self.settings.switch in present,
+        }
+
+    # -- down -----------------------------------------------------------------------------------------------
+
+    def leftovers(self) -> dict[str, Any]:
+        """What of the lab still exists (empty lists and False: nothing)."""
+        prefix = f"{self.settings.prefix}-"
+        return {
+            "netns": [name for name in netns.list_netns() if name.startswith(prefix)],
+            "zookeeper_pids": [pid for m in self.zookeeper.members if (pid := self.zookeeper.pid(m)) is not None],
+            "pvcd_pids": [pid for node in self.settings.node_names() if (pid := self.node_pid(node)) is not None],
+            "uplink": netns.link_exists(self.settings.uplink),
+            "state_dir": self.state.exists(),
+        }
+
+    def down(self, progress: Any = print) -> None:
+        for node in self.settings.node_names():
+            self.stop_node(node)
+        prefix = f"{self.settings.prefix}-"
+        for name in netns.list_netns():
+            if name.startswith(prefix):
+                netns.delete_netns(name)
+        if netns.link_exists(self.settings.uplink):
+            netns.ip("link", "del", self.settings.uplink, check=False)
+        self.zookeeper.stop()
+        try:
+            from pvc_cli import connections
+
+            if self.settings.connection_name in dict((c.name, c) for c in connections.stored()[1]):
+                connections.remove(self.settings.connection_name)
+        except Exception:  # noqa: BLE001 - the connection store is the user's; never fail the teardown on it
+            pass
+        shutil.rmtree(self.state, ignore_errors=True)
+        progress("lab down: processes, namespaces and files removed")

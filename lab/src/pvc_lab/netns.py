@@ -1,0 +1,73 @@
+"""Network namespaces, veths and a bridge, through iproute2 (``ip``)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from pvc_lab.processes import is_running, terminate
+
+
+class NetnsError(RuntimeError):
+    pass
+
+
+def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    command = ["ip", *(["-n", netns] if netns else []), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise NetnsError(f"'{' '.join(command)}' failed: {result.stderr.strip()}")
+    return result
+
+
+def list_netns() -> list[str]:
+    result = ip("netns", "list", check=False)
+    return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+
+
+def netns_pids(name: str) -> list[int]:
+    result = ip("netns", "pids", name, check=False)
+    return [int(pid) for pid in result.stdout.split() if pid.isdigit()]
+
+
+def add_netns(name: str) -> None:
+    if name not in list_netns():
+        ip("netns", "add", name)
+    ip("link", "set", "lo", "up", netns=name)
+
+
+def delete_netns(name: str) -> None:
+    """Kill every process inside (by PID), then delete the namespace."""
+    for _ in range(3):
+        pids = [pid for pid in netns_pids(name) if is_running(pid)]
+        if not pids:
+            break
+        for pid in pids:
+            terminate(pid, timeout=3.0)
+    ip("netns", "del", name, check=False)
+
+
+def link_exists(name: str, netns: str | None = None) -> bool:
+    return ip("link", "show", name, netns=netns, check=False).returncode == 0
+
+
+def veth(name: str, peer: str, netns: str | None, peer_netns: str) -> None:
+    """A veth pair: ``name`` in ``netns`` (root when None), ``peer`` in ``peer_netns``."""
+    if link_exists(name, netns):
+        return
+    ip("link", "add", name, "type", "veth", "peer", "name", peer, "netns", peer_netns, netns=netns)
+
+
+def bridge(name: str, netns: str) -> None:
+    if not link_exists(name, netns):
+        ip("link", "add", name, "type", "bridge", netns=netns)
+    ip("link", "set", name, "up", netns=netns)
+
+
+def attach(link: str, bridge_name: str, netns: str) -> None:
+    ip("link", "set", link, "master", bridge_name, netns=netns)
+    ip("link", "set", link, "up", netns=netns)
+
+
+def address(link: str, cidr: str, netns: str | None = None) -> None:
+    ip("addr", "replace", cidr, "dev", link, netns=netns)
+    ip("link", "set", link, "up", netns=netns)
