@@ -103,6 +103,18 @@ def stored() -> tuple[str | None, list[Connection]]:
 
 
 def resolve(choice: str | None) -> Connection:
+    """The connection to use; ``$PVC_TIMEOUT`` (seconds) overrides its timeout."""
+    connection = _choose(choice)
+    override = os.environ.get("PVC_TIMEOUT")
+    if override:
+        try:
+            return Connection(connection.name, connection.zookeeper, float(override))
+        except ValueError as exc:
+            raise CliError(f"PVC_TIMEOUT={override!r} is not a number of seconds") from exc
+    return connection
+
+
+def _choose(choice: str | None) -> Connection:
     default, connections = stored()
     by_name = {c.name: c for c in connections}
     if choice:

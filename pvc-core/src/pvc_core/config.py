@@ -32,7 +32,7 @@ class StrictModel(BaseModel):
 
 
 class ZooKeeperConfig(StrictModel):
-    hosts: str = Field(description="Comma-separated host:port list of the coordinators' ZooKeeper ensemble.")
+    hosts: str = Field(description="host:port[,host:port...][/chroot] of the coordinators' ZooKeeper ensemble.")
     session_timeout: float = Field(3.0, ge=1.0, le=60.0, description="Requested session timeout, seconds.")
     connect_timeout: float = Field(15.0, gt=0, description="How long pvcd waits for ZooKeeper at start, seconds.")
     operation_timeout: float = Field(5.0, gt=0, description="Upper bound of one ZooKeeper request, seconds.")
@@ -40,7 +40,8 @@ class ZooKeeperConfig(StrictModel):
     @field_validator("hosts")
     @classmethod
     def _hosts_have_ports(cls, value: str) -> str:
-        for host in value.split(","):
+        servers, _, _chroot = value.partition("/")
+        for host in servers.split(","):
             name, _, port = host.strip().rpartition(":")
             if not name or not port.isdigit():
                 raise ValueError(f"'{host}' is not host:port")

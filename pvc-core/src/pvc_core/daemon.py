@@ -94,11 +94,21 @@ class Daemon:
         self.log.info("started", version=__version__, coordinator=core.is_coordinator)
 
     def _check_schema(self) -> None:
+        """Refuse an uninitialised cluster or a newer tree; bring an older tree up to this code's version.
+
+        The first upgraded pvcd to start migrates (migrations are idempotent and their version bump is
+        conditional, so nodes starting together cannot apply one twice); plugins' subtrees are created here
+        too, so hooks find them from ``pvc_daemon_start`` on. The primary repeats this on every takeover.
+        """
         stored = schema.check_compatible(self.zk, schema.CORE_SCHEMA)
         if stored is None:
             raise SchemaError(f"the cluster at {self.zk.hosts} is not initialised; run 'pvc cluster init' first")
-        for plugin_schema in self.hooks.zk_schemas():
+        plugin_schemas = self.hooks.zk_schemas()
+        for plugin_schema in plugin_schemas:
             schema.check_compatible(self.zk, plugin_schema)
+        for step in schema.migrate(self.zk, schema.CORE_SCHEMA):  # the core's tree must be current: fatal if not
+            self.log.info("schema_migrated", owner=schema.CORE_OWNER, to_version=step.to_version)
+        schema.prepare(self.zk, plugin_schemas, self.log)
 
     def _install_watches(self) -> None:
         election = self.election

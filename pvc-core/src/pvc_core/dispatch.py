@@ -129,7 +129,7 @@ class Dispatcher:
             try:
                 job()
             except Exception:
-                self._log.exception("dispatch_failed", event=event)
+                self._log.exception("dispatch_failed", on_event=event)
 
 
 class WatchSet:

@@ -203,16 +203,7 @@ class CoordinatorElection:
 
     def _prepare_tree(self) -> None:
         """As the new primary: create plugins' subtrees and apply pending schema migrations."""
-        for owner_schema in [schema.CORE_SCHEMA, *self.hooks.zk_schemas()]:
-            try:
-                stored = schema.read_version(self.zk, owner_schema)
-                if stored is None:
-                    schema.initialise(self.zk, owner_schema)
-                else:
-                    for step in schema.migrate(self.zk, owner_schema):
-                        self.log.info("schema_migrated", owner=owner_schema.owner, to_version=step.to_version)
-            except PvcError as exc:
-                self.log.error("schema_upgrade_failed", owner=owner_schema.owner, error=str(exc))
+        schema.prepare(self.zk, [schema.CORE_SCHEMA, *self.hooks.zk_schemas()], self.log)
 
     def _serve_request(self, request: dict[str, Any], stat: Any) -> None:
         action, target = request.get("action"), request.get("node")

@@ -102,9 +102,9 @@ def _handover(obj: CliContext, name: str, wait: bool, timeout: float, primary: b
             return
         click.echo(f"waiting for {goal}...", err=True)
         if primary:
-            client.request_primary(name, wait=True, timeout=timeout)
+            client.wait_for_primary(name, timeout)
         else:
-            client.request_secondary(name, wait=True, timeout=timeout)
+            client.wait_for_other_primary(name, timeout)
         click.echo(f"primary is now {client.primary()} ({time.monotonic() - started:.1f}s)")
 
 

@@ -146,7 +146,15 @@ class Cluster:
             return
         self._write_request({"action": "primary", "node": name})
         if wait:
-            self._wait_for(lambda: self.primary() == name, timeout, f"node {name} to become primary")
+            self.wait_for_primary(name, timeout)
+
+    def wait_for_primary(self, name: str, timeout: float = 30.0) -> None:
+        self._wait_for(lambda: self.primary() == name, timeout, f"node {name} to become primary")
+
+    def wait_for_other_primary(self, name: str, timeout: float = 30.0) -> None:
+        self._wait_for(
+            lambda: (p := self.primary()) is not None and p != name, timeout, f"another node to take over from {name}"
+        )
 
     def request_secondary(self, name: str, wait: bool = False, timeout: float = 30.0) -> None:
         """Make ``name`` step back to secondary; another coordinator takes over."""
@@ -157,9 +165,7 @@ class Cluster:
             return
         self._write_request({"action": "secondary", "node": name})
         if wait:
-            self._wait_for(
-                lambda: (p := self.primary()) is not None and p != name, timeout, f"another node to take over from {name}"
-            )
+            self.wait_for_other_primary(name, timeout)
 
     def _write_request(self, request: dict[str, Any]) -> None:
         value = encode(request | {"requested_at": time.time()})

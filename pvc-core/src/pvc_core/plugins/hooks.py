@@ -34,7 +34,7 @@ class Hooks:
     def _call(self, impl: Any, kwargs: dict[str, Any]) -> Any:
         return impl.function(**{name: kwargs[name] for name in impl.argnames})
 
-    def collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    def collect(self, hook: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every implementation of a data hook; an exception becomes a PluginError naming the plugin."""
         results = []
         for impl in self._impls(hook):
@@ -46,7 +46,7 @@ class Hooks:
                 results.append((impl.plugin_name, result))
         return results
 
-    def notify(self, hook: str, event: str, **kwargs: Any) -> list[str]:
+    def notify(self, hook: str, event: str, /, **kwargs: Any) -> list[str]:
         """Call every implementation of a notification hook, isolated; return the plugins that raised."""
         failed = []
         for impl in self._impls(hook):
@@ -54,7 +54,7 @@ class Hooks:
                 self._call(impl, kwargs)
             except Exception:
                 failed.append(impl.plugin_name)
-                get_logger(plugin=impl.plugin_name, hook=hook, event=event).exception("hook_failed")
+                get_logger(plugin=impl.plugin_name, hook=hook, on_event=event).exception("hook_failed")
         return failed
 
     # -- start-up ----------------------------------------------------------------------------------------

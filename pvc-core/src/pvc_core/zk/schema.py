@@ -16,8 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from pvc_core.errors import SchemaError
+from pvc_core.errors import PvcError, SchemaError
 from pvc_core.zk import paths
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
@@ -104,6 +105,19 @@ def migrate(zk: ZkSession, schema: Schema) -> list[Migration]:
         except Conflict:
             continue  # someone else moved the version: re-read and carry on from there
         applied.append(step)
+
+
+def prepare(zk: ZkSession, schemas: list[Schema], log: Any) -> None:
+    """Create what is missing and apply pending migrations, for each owner; failures are logged per owner."""
+    for owner_schema in schemas:
+        try:
+            if read_version(zk, owner_schema) is None:
+                initialise(zk, owner_schema)
+            else:
+                for step in migrate(zk, owner_schema):
+                    log.info("schema_migrated", owner=owner_schema.owner, to_version=step.to_version)
+        except PvcError as exc:
+            log.error("schema_upgrade_failed", owner=owner_schema.owner, error=str(exc))
 
 
 # -- the core's own schema ------------------------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""Coordinator election: one primary, automatic failover, hand-over both ways, epochs, no two primaries."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+from support import Nodes, run_pvc, wait_until
+
+from pvc_core.client import Cluster
+from pvc_core.zk import paths
+
+NAMES = ["hv1", "hv2", "hv3"]
+WITH_TESTPLUGIN = {"plugins": {"enable": ["testplugin"]}}
+
+
+def epoch(cluster: Cluster) -> int:
+    return cluster.status().primary_epoch
+
+
+def testplugin_primary(cluster: Cluster) -> dict[str, object] | None:
+    found = cluster.zk.get("/plugins/testplugin/primary")
+    return json.loads(found[0]) if found else None
+
+
+def settled(cluster: Cluster, count: int) -> bool:
+    views = cluster.nodes()
+    return sum(v.alive and v.daemon_state == "run" for v in views) == count and any(
+        v.is_primary and v.coordinator_state == "primary" for v in views
+    )
+
+
+def test_exactly_one_primary_and_its_hook_ran_there(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    nodes.cluster(zk_hosts, NAMES, **WITH_TESTPLUGIN)
+    wait_until(lambda: settled(cluster, 3), what="a settled cluster")
+    primary = cluster.primary()
+    assert [v.name for v in cluster.nodes() if v.coordinator_state == "primary"] == [primary]
+    assert wait_until(lambda: testplugin_primary(cluster)) == {"node": primary, "epoch": epoch(cluster)}
+
+
+def test_the_primary_fails_over_when_its_pvcd_is_killed(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    started = {n.name: n for n in nodes.cluster(zk_hosts, NAMES, **WITH_TESTPLUGIN)}
+    wait_until(lambda: settled(cluster, 3), what="a settled cluster")
+    old, old_epoch = cluster.primary(), epoch(cluster)
+    assert old is not None
+    started[old].kill()
+    new = wait_until(lambda: (p := cluster.primary()) not in (None, old) and p, timeout=15, what="a new primary")
+    assert epoch(cluster) == old_epoch + 1
+    # the new primary's pvc_become_primary hook ran, with the new epoch
+    assert wait_until(lambda: testplugin_primary(cluster) == {"node": new, "epoch": old_epoch + 1}, what="the hook")
+    wait_until(lambda: cluster.node(new).coordinator_state == "primary", what="the new primary's state")
+
+
+def test_hand_over_to_a_named_node_and_back(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    nodes.cluster(zk_hosts, NAMES, **WITH_TESTPLUGIN)
+    wait_until(lambda: settled(cluster, 3), what="a settled cluster")
+    first, first_epoch = cluster.primary(), epoch(cluster)
+    target = next(n for n in NAMES if n != first)
+    env = {"PVC_CONNECTION": zk_hosts}
+    moved = run_pvc("node", "primary", target, "--wait", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert f"primary is now {target}" in moved.stdout
+    assert cluster.primary() == target
+    assert epoch(cluster) == first_epoch + 1
+    wait_until(lambda: cluster.node(first).coordinator_state == "secondary", what="the old primary to be secondary")
+    wait_until(lambda: testplugin_primary(cluster) == {"node": target, "epoch": first_epoch + 1}, what="the hook")
+    back = run_pvc("node", "primary", first, "--wait", env=env)
+    assert back.returncode == 0, back.stderr
+    assert cluster.primary() == first
+    assert epoch(cluster) == first_epoch + 2
+    assert cluster.zk.exists(paths.REQUEST) is None and cluster.zk.exists(paths.HANDOVER) is None
+
+
+def test_a_primary_asked_to_step_back_hands_over_to_another(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    nodes.cluster(zk_hosts, NAMES)
+    wait_until(lambda: settled(cluster, 3), what="a settled cluster")
+    first = cluster.primary()
+    result = run_pvc("node", "secondary", str(first), "--wait", env={"PVC_CONNECTION": zk_hosts})
+    assert result.returncode == 0, result.stderr
+    new = cluster.primary()
+    assert new not in (None, first)
+    wait_until(lambda: cluster.node(str(first)).coordinator_state == "secondary", what="the old primary to step back")
+    wait_until(lambda: cluster.node(str(new)).coordinator_state == "primary", what="the new primary's state")
+
+
+def test_a_non_coordinator_never_becomes_primary(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    nodes.start("hv1", zk_hosts, ["hv1"])
+    nodes.start("hv4", zk_hosts, ["hv1"])
+    wait_until(lambda: settled(cluster, 2), what="two running nodes")
+    assert cluster.node("hv4").coordinator_state == "client"
+    result = run_pvc("node", "primary", "hv4", env={"PVC_CONNECTION": zk_hosts})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "pvc: error: node hv4 is not a coordinator"
+
+
+def test_a_paused_primary_loses_its_role_and_does_not_act_on_return(
+    cluster: Cluster, zk_hosts: str, nodes: Nodes
+) -> None:
+    started = {n.name: n for n in nodes.cluster(zk_hosts, NAMES, **WITH_TESTPLUGIN)}
+    wait_until(lambda: settled(cluster, 3), what="a settled cluster")
+    old, old_epoch = str(cluster.primary()), epoch(cluster)
+    started[old].signal(signal.SIGSTOP)
+    new = wait_until(lambda: (p := cluster.primary()) not in (None, old) and p, timeout=15, what="a new primary")
+    started[old].signal(signal.SIGCONT)
+    wait_until(
+        lambda: (v := cluster.node(old)).alive and v.daemon_state == "run" and v.coordinator_state == "secondary",
+        timeout=20,
+        what="the old primary to come back as secondary",
+    )
+    assert cluster.primary() == new
+    assert epoch(cluster) == old_epoch + 1
+    events = [e["event"] for e in started[old].log_events()]
+    assert "primary_role_lost" in events
+    primaries = [v.name for v in cluster.nodes() if v.coordinator_state == "primary"]
+    assert primaries == [new]

@@ -1,0 +1,95 @@
+"""The ZooKeeper tree: init, refusal to re-init, ordered migrations, refusal of a newer tree."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from support import Nodes, wait_until
+
+from pvc_core.client import Cluster
+from pvc_core.errors import SchemaError
+from pvc_core.zk import paths, schema
+from pvc_core.zk.session import ZkSession
+from pvc_lab.zookeeper import ZooKeeper
+
+
+@pytest.fixture
+def bare_hosts(zookeeper: ZooKeeper) -> Iterator[str]:
+    """A chroot with nothing in it: an uninitialised cluster."""
+    chroot = f"/pvcbare-{uuid.uuid4().hex[:12]}"
+    admin = ZkSession(zookeeper.hosts)
+    admin.start()
+    admin.ensure(chroot)
+    yield f"{zookeeper.hosts}{chroot}"
+    admin.delete(chroot, recursive=True)
+    admin.stop()
+
+
+def test_init_creates_the_core_tree_at_the_current_version(bare_hosts: str) -> None:
+    with Cluster.connect(bare_hosts) as cluster:
+        cluster.init()
+        for path in (paths.NODES, paths.LIVENESS, paths.COORDINATORS, paths.CONFIG, paths.DOMAINS, paths.EPOCH):
+            assert cluster.zk.exists(path) is not None, path
+        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == schema.CORE_SCHEMA.version
+
+
+def test_init_refuses_an_initialised_cluster(cluster: Cluster) -> None:
+    with pytest.raises(SchemaError, match="already initialised; use --overwrite --yes"):
+        cluster.init()
+
+
+def test_init_with_overwrite_wipes_and_recreates(cluster: Cluster) -> None:
+    cluster.zk.create(paths.node("ghost"), b"{}")
+    cluster.init(overwrite=True)
+    assert cluster.zk.exists(paths.node("ghost")) is None
+    assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 2
+
+
+def write_v1_tree(zk: ZkSession) -> None:
+    """The v1 layout: one znode per node field, no liveness or coordinator trees."""
+    zk.create(paths.SCHEMA_VERSION, b"1", makepath=True)
+    for name, state in (("hv1", "run"), ("hv2", "stop")):
+        zk.create(paths.node(name), b"", makepath=True)
+        for key, value in (("daemonstate", state), ("routerstate", "secondary"), ("cpucount", "8"),
+                           ("memtotal", "32000"), ("memfree", "20000"), ("cpuload", "0.5")):
+            zk.create(f"{paths.node(name)}/{key}", value.encode())
+
+
+def test_a_v1_tree_is_migrated_to_v2(bare_hosts: str) -> None:
+    with Cluster.connect(bare_hosts) as cluster:
+        write_v1_tree(cluster.zk)
+        applied = schema.migrate(cluster.zk, schema.CORE_SCHEMA)
+        assert [m.to_version for m in applied] == [2]
+        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 2
+        hv1 = json.loads(cluster.zk.get(paths.node("hv1"))[0])  # type: ignore[index]
+        assert hv1["daemon_state"] == "run"
+        assert hv1["resources"] == {"cpus": 8, "memory_total_mib": 32000, "memory_free_mib": 20000, "load": 0.5}
+        assert cluster.zk.children(paths.node("hv1")) == []
+        assert cluster.zk.exists(paths.LIVENESS) is not None
+        assert schema.migrate(cluster.zk, schema.CORE_SCHEMA) == []  # nothing pending: idempotent
+        assert {n.name for n in cluster.nodes()} == {"hv1", "hv2"}
+
+
+def test_a_starting_pvcd_migrates_a_v1_cluster_and_runs(bare_hosts: str, nodes: Nodes) -> None:
+    with Cluster.connect(bare_hosts) as cluster:
+        write_v1_tree(cluster.zk)
+        nodes.start("hv1", bare_hosts, ["hv1", "hv2"])
+        wait_until(lambda: cluster.node("hv1").daemon_state == "run" and cluster.node("hv1").alive, what="hv1 to run")
+        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 2
+        assert cluster.node("hv2").record.resources["cpus"] == 8  # the stopped node's data survived
+
+
+def test_pvcd_refuses_a_cluster_newer_than_itself(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    cluster.zk.set(paths.SCHEMA_VERSION, b"3")
+    node = nodes.start("hv1", zk_hosts)
+    assert node.process is not None and node.process.wait(30) == 1
+    assert "schema is version 3, newer than this software's 2; upgrade this node's PVC packages" in node.log()
+
+
+def test_pvcd_refuses_an_uninitialised_cluster(bare_hosts: str, nodes: Nodes) -> None:
+    node = nodes.start("hv1", bare_hosts)
+    assert node.process is not None and node.process.wait(30) == 1
+    assert "is not initialised; run 'pvc cluster init' first" in node.log()
