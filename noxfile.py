@@ -1,9 +1,9 @@
 """Every session a developer or CI runs. Sessions use the project's venv (``scripts/setup test`` makes it).
 
-    .venv/bin/nox                 lint, typecheck, contracts, tests (what CI runs)
-    .venv/bin/nox -s unit         the fast tier (no services), seconds
-    .venv/bin/nox -s tests -- -m zk      one tier; anything after -- goes to pytest
-    .venv/bin/nox -s bench        the benchmarks, JSON into bench/results/
+.venv/bin/nox                 lint, typecheck, contracts, tests (what CI runs)
+.venv/bin/nox -s unit         the fast tier (no services), seconds
+.venv/bin/nox -s tests -- -m zk      one tier; anything after -- goes to pytest
+.venv/bin/nox -s bench        the benchmarks, JSON into bench/results/
 """
 
 from __future__ import annotations

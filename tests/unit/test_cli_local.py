@@ -18,7 +18,10 @@ def config_dir(tmp_path: Path) -> dict[str, str]:
 
 def test_connections_can_be_added_listed_defaulted_and_removed(config_dir: dict[str, str]) -> None:
     assert run_pvc("connection", "add", "one", "--zookeeper", "10.0.0.1:2181", env=config_dir).returncode == 0
-    assert run_pvc("connection", "add", "two", "--zookeeper", "10.0.0.2:2181,10.0.0.3:2181", env=config_dir).returncode == 0
+    assert (
+        run_pvc("connection", "add", "two", "--zookeeper", "10.0.0.2:2181,10.0.0.3:2181", env=config_dir).returncode
+        == 0
+    )
     listed = json.loads(run_pvc("connection", "list", "-o", "json", env=config_dir).stdout)
     assert {c["name"]: c["default"] for c in listed} == {"one": True, "two": False}
     assert run_pvc("connection", "default", "two", env=config_dir).returncode == 0
@@ -32,7 +35,9 @@ def test_connections_can_be_added_listed_defaulted_and_removed(config_dir: dict[
 def test_a_bad_zookeeper_address_is_refused(config_dir: dict[str, str]) -> None:
     result = run_pvc("connection", "add", "bad", "--zookeeper", "no-port-here", env=config_dir)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["pvc: error: 'no-port-here' is not a ZooKeeper address list (host:port[,host:port...])"]
+    assert result.stderr.strip().splitlines() == [
+        "pvc: error: 'no-port-here' is not a ZooKeeper address list (host:port[,host:port...])"
+    ]
 
 
 def test_no_connection_is_a_one_line_error(config_dir: dict[str, str]) -> None:

@@ -30,7 +30,9 @@ def test_an_installed_but_not_enabled_plugin_is_not_imported() -> None:
 
 
 def test_an_enabled_plugin_that_is_not_installed_names_itself() -> None:
-    with pytest.raises(PluginError, match=r"plugin 'nosuchplugin' is enabled but not installed \(installed: .*testplugin"):
+    with pytest.raises(
+        PluginError, match=r"plugin 'nosuchplugin' is enabled but not installed \(installed: .*testplugin"
+    ):
         PluginSet().load(enable=["nosuchplugin"])
 
 

@@ -111,9 +111,7 @@ def test_an_enabled_plugin_that_is_missing_stops_pvcd_with_one_line(zk_hosts: st
     node = nodes.start("hv1", zk_hosts, plugins={"enable": ["nosuchplugin"]})
     assert node.process is not None and node.process.wait(30) == 1
     errors = [line for line in node.log().splitlines() if line.startswith("pvcd: error:")]
-    assert errors == [
-        next(line for line in errors if "plugin 'nosuchplugin' is enabled but not installed" in line)
-    ]
+    assert errors == [next(line for line in errors if "plugin 'nosuchplugin' is enabled but not installed" in line)]
 
 
 def test_a_config_error_stops_pvcd_naming_file_and_key(zk_hosts: str, nodes: Nodes) -> None:

@@ -36,7 +36,9 @@ def test_a_third_party_plugin_contributes_a_hook_a_driver_and_a_command(
     assert "pvc_zk_event" in entry["hooks"]
 
 
-def test_the_driver_for_a_role_is_swapped_by_config(cluster: Cluster, zk_hosts: str, nodes: Nodes, tmp_path: object) -> None:
+def test_the_driver_for_a_role_is_swapped_by_config(
+    cluster: Cluster, zk_hosts: str, nodes: Nodes, tmp_path: object
+) -> None:
     nodes.start("hv1", zk_hosts, ["hv1", "hv2"], plugins={"enable": ["testplugin"]}, drivers={"dns": "memorydns"})
     nodes.start(
         "hv2",
@@ -88,8 +90,10 @@ def test_a_watched_path_change_reaches_the_plugin_on_the_owning_node(
     for i in range(5):
         value = encode({"sequence": i, "sent": time.time()})
         cluster.zk.set("/plugins/testplugin/ping/hv1", value)
-        wait_until(lambda value=value: cluster.zk.get("/plugins/testplugin/pong/hv1")[0] == value,  # type: ignore[index]
-                   what=f"pong {i}")
+        wait_until(
+            lambda value=value: cluster.zk.get("/plugins/testplugin/pong/hv1")[0] == value,  # type: ignore[index]
+            what=f"pong {i}",
+        )
 
 
 def test_a_blocked_builtin_is_replaced_by_a_third_party_plugin(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:

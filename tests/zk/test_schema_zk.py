@@ -53,8 +53,14 @@ def write_v1_tree(zk: ZkSession) -> None:
     zk.create(paths.SCHEMA_VERSION, b"1", makepath=True)
     for name, state in (("hv1", "run"), ("hv2", "stop")):
         zk.create(paths.node(name), b"", makepath=True)
-        for key, value in (("daemonstate", state), ("routerstate", "secondary"), ("cpucount", "8"),
-                           ("memtotal", "32000"), ("memfree", "20000"), ("cpuload", "0.5")):
+        for key, value in (
+            ("daemonstate", state),
+            ("routerstate", "secondary"),
+            ("cpucount", "8"),
+            ("memtotal", "32000"),
+            ("memfree", "20000"),
+            ("cpuload", "0.5"),
+        ):
             zk.create(f"{paths.node(name)}/{key}", value.encode())
 
 

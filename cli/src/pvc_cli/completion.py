@@ -10,9 +10,8 @@ from click.shell_completion import CompletionItem
 
 def complete_node(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     try:
-        from pvc_core.client import Cluster
-
         from pvc_cli.connections import resolve
+        from pvc_core.client import Cluster
 
         root: Any = ctx.find_root()
         target = resolve(root.params.get("connection"))

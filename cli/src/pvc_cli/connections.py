@@ -48,9 +48,11 @@ def load() -> dict[str, Any]:
         return {"default": None, "connections": {}}
     except (OSError, ValueError) as exc:
         raise CliError(f"{path}: unreadable connection store ({exc}); fix or remove it") from exc
+    if not isinstance(data, dict):
+        raise CliError(f"{path}: unreadable connection store (not a mapping); fix or remove it")
     data.setdefault("default", None)
     data.setdefault("connections", {})
-    return data
+    return dict(data)
 
 
 def save(data: dict[str, Any]) -> None:

@@ -13,7 +13,12 @@ FORMATS = ("pretty", "json")
 
 def format_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "-o", "--format", "output_format", type=click.Choice(FORMATS), default="pretty", show_default=True,
+        "-o",
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default="pretty",
+        show_default=True,
         help="Output format.",
     )(function)
 

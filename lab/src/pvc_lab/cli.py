@@ -15,8 +15,7 @@ import click
 def _lab(state_dir: str | None) -> Any:
     from pvc_lab.lab import Lab, LabSettings
 
-    settings = LabSettings() if state_dir is None else LabSettings(state_dir=Path(state_dir))
-    return Lab(settings)
+    return Lab(LabSettings.from_env(Path(state_dir) if state_dir else None))
 
 
 state_option = click.option(

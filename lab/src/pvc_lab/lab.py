@@ -33,7 +33,7 @@ from pvc_lab import netns
 from pvc_lab.processes import cmdline, is_running, read_pid, terminate
 from pvc_lab.zookeeper import ZooKeeper
 
-DEFAULT_STATE_DIR = Path(os.environ.get("PVC_LAB_DIR", "/var/lib/pvc-lab"))
+DEFAULT_STATE_DIR = Path("/var/lib/pvc-lab")
 
 
 class LabError(RuntimeError):
@@ -49,6 +49,20 @@ class LabSettings:
     zookeeper_port: int = 22181
     connection_name: str = "lab"
     extra_config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, state_dir: Path | None = None) -> LabSettings:
+        """Defaults, overridden by ``PVC_LAB_DIR``, ``PVC_LAB_PREFIX``, ``PVC_LAB_SUBNET``, ``PVC_LAB_ZK_PORT``
+        (so that tests, or a second lab, do not collide with an operator's lab)."""
+        settings = cls()
+        if state_dir is not None:
+            settings.state_dir = state_dir
+        elif os.environ.get("PVC_LAB_DIR"):
+            settings.state_dir = Path(os.environ["PVC_LAB_DIR"])
+        settings.prefix = os.environ.get("PVC_LAB_PREFIX") or settings.prefix
+        settings.subnet = os.environ.get("PVC_LAB_SUBNET") or settings.subnet
+        settings.zookeeper_port = int(os.environ.get("PVC_LAB_ZK_PORT") or settings.zookeeper_port)
+        return settings
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -198,20 +212,30 @@ class Lab:
         except ImportError:
             return
         default, _ = connections.stored()
-        connections.add(self.settings.connection_name, self.hosts, make_default=default in (None, self.settings.connection_name))
+        connections.add(
+            self.settings.connection_name, self.hosts, make_default=default in (None, self.settings.connection_name)
+        )
 
     # -- status ---------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         present = set(netns.list_netns())
         members = [
-            {"member": m.myid, "address": f"{self.settings.gateway}:{m.client_port}", "pid": self.zookeeper.pid(m),
-             "serving": self.zookeeper.serving(m)}
+            {
+                "member": m.myid,
+                "address": f"{self.settings.gateway}:{m.client_port}",
+                "pid": self.zookeeper.pid(m),
+                "serving": self.zookeeper.serving(m),
+            }
             for m in self.zookeeper.members
         ]
         nodes = [
-            {"node": node, "netns": self.settings.netns_of(node), "netns_present": self.settings.netns_of(node) in present,
-             "pvcd_pid": self.node_pid(node)}
+            {
+                "node": node,
+                "netns": self.settings.netns_of(node),
+                "netns_present": self.settings.netns_of(node) in present,
+                "pvcd_pid": self.node_pid(node),
+            }
             for node in self.settings.node_names()
         ]
         return {

@@ -153,9 +153,7 @@ class ZooKeeper:
         for member in members if members is not None else self.members:
             while not self.serving(member):
                 if self.pid(member) is None:
-                    raise ZooKeeperError(
-                        f"ZooKeeper {member.myid} exited; see {member.directory / 'zookeeper.log'}"
-                    )
+                    raise ZooKeeperError(f"ZooKeeper {member.myid} exited; see {member.directory / 'zookeeper.log'}")
                 if time.monotonic() > deadline:
                     raise ZooKeeperError(f"ZooKeeper {member.myid} not serving after {timeout:g}s")
                 time.sleep(0.05)

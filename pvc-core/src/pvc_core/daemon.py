@@ -9,6 +9,7 @@ non-zero with one line saying what and why.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import threading
@@ -138,11 +139,9 @@ class Daemon:
         for name in names:
             if name not in self._watched_nodes:
                 self._watched_nodes.add(name)
-                self.watches.data(
-                    paths.node(name), f"node {name}", lambda data, _stat, name=name: self._on_node(name, data)
-                )
+                self.watches.data(paths.node(name), f"node {name}", functools.partial(self._on_node_data, name))
 
-    def _on_node(self, name: str, data: bytes | None) -> None:
+    def _on_node_data(self, name: str, data: bytes | None, _stat: Any) -> None:
         new = None
         if data:
             raw = decode(data) or {}
@@ -158,10 +157,10 @@ class Daemon:
 
     def _on_session(self, event: SessionEvent) -> None:
         # kazoo thread: flip the flag that stops primary work at once, then hand over to the dispatcher
-        if event in (SessionEvent.SUSPENDED, SessionEvent.LOST):
-            self.election.suspend() if hasattr(self, "election") else None
         if not hasattr(self, "election"):
-            return
+            return  # still starting: nothing acts on the session yet
+        if event in (SessionEvent.SUSPENDED, SessionEvent.LOST):
+            self.election.suspend()
         self.dispatcher.post(f"session {event.value}", lambda: self._session_changed(event))
 
     def _session_changed(self, event: SessionEvent) -> None:
@@ -230,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemon.load()
         logging_config = daemon.config.core.logging
         configure_logging(
-            level=logging_config.level, json=None if logging_config.format == "auto" else logging_config.format == "json"
+            level=logging_config.level,
+            json=None if logging_config.format == "auto" else logging_config.format == "json",
         )
         daemon.start()
     except PvcError as exc:

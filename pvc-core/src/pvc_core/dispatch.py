@@ -128,7 +128,7 @@ class Dispatcher:
                 return
             try:
                 job()
-            except Exception:
+            except Exception:  # noqa: BLE001 - one failing job must not stop dispatch
                 self._log.exception("dispatch_failed", on_event=event)
 
 

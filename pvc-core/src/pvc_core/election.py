@@ -20,6 +20,7 @@ Everything but :meth:`suspend` runs on the dispatcher thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -112,10 +113,8 @@ class CoordinatorElection:
             if owner.get("node") == self.node and not self._holds_role:
                 # a previous session of this very node still holds it (pvcd restarted or session renewed):
                 # that session acts no more, so release the role now rather than after its timeout
-                try:
+                with contextlib.suppress(Conflict):
                     self.zk.delete(paths.PRIMARY, version=primary[1].version)
-                except Conflict:
-                    pass
                 self.log.info("released_stale_primary", previous_session=f"0x{primary[1].ephemeralOwner:x}")
                 return  # the deletion fires the watch, which evaluates again
             if self._holds_role:
@@ -214,10 +213,8 @@ class CoordinatorElection:
         else:
             # already satisfied (primary asked for itself, secondary asked for another) or unservable
             self.log.info("request_dropped", action=action, target=target)
-            try:
+            with contextlib.suppress(Conflict):
                 self.zk.delete(paths.REQUEST, version=stat.version)
-            except Conflict:
-                pass
 
     def relinquish(self, to: str | None, request_version: int | None = None) -> None:
         """Give up the primary role: stop primary work first, then release the znode in one transaction."""

@@ -8,6 +8,7 @@ never overwrite each other's change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -109,10 +110,8 @@ class Membership:
             state_reason="pvcd starting",
         )
         if read_record(self.zk, self.node) is None:
-            try:
+            with contextlib.suppress(Conflict):  # another start raced us to it: updated below either way
                 self.zk.create(paths.node(self.node), encode(NodeRecord(name=self.node, **fields).to_dict()))  # type: ignore[arg-type]
-            except Conflict:
-                pass
         update_record(self.zk, self.node, lambda record: replace(record, **fields))  # type: ignore[arg-type]
         self._published_resources = resources
         self.daemon_state = DaemonState.INIT
@@ -162,7 +161,9 @@ class Membership:
 
         def back(record: NodeRecord) -> NodeRecord | None:
             if record.daemon_state in (DaemonState.DEAD.value, DaemonState.STOP.value) and state == DaemonState.RUN:
-                return replace(record, daemon_state=state.value, state_changed_at=time.time(), state_reason="session renewed")
+                return replace(
+                    record, daemon_state=state.value, state_changed_at=time.time(), state_reason="session renewed"
+                )
             return None
 
         update_record(self.zk, self.node, back)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class DaemonState(str, enum.Enum):
+class DaemonState(enum.StrEnum):
     """A node daemon's state. The node writes the first four; ``dead`` and ``fenced`` are written by others."""
 
     INIT = "init"
@@ -18,7 +18,7 @@ class DaemonState(str, enum.Enum):
     FENCED = "fenced"
 
 
-class CoordinatorState(str, enum.Enum):
+class CoordinatorState(enum.StrEnum):
     """A node's role in coordinator election; non-coordinators are ``client``."""
 
     PRIMARY = "primary"

@@ -36,7 +36,8 @@ def list_nodes(obj: CliContext, output_format: str) -> None:
         rows = [
             [
                 n["name"],
-                n["daemon_state"] + ("" if n["alive"] or n["daemon_state"] in ("stop", "dead", "fenced") else " (no session)"),
+                n["daemon_state"]
+                + ("" if n["alive"] or n["daemon_state"] in ("stop", "dead", "fenced") else " (no session)"),
                 n["coordinator_state"],
                 n["resources"].get("cpus", "-"),
                 _memory(n["resources"]),
@@ -62,7 +63,9 @@ def info(obj: CliContext, name: str, output_format: str) -> None:
     def pretty(n: dict[str, Any]) -> str:
         plugins = ", ".join(f"{p['name']} {p['version']}" for p in n["plugins"]) or "-"
         drivers = ", ".join(f"{role}={name}" for role, name in sorted(n["drivers"].items())) or "-"
-        changed = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(n["state_changed_at"])) if n["state_changed_at"] else "-"
+        changed = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(n["state_changed_at"])) if n["state_changed_at"] else "-"
+        )
         return mapping(
             [
                 ("name", n["name"]),

@@ -41,7 +41,11 @@ def check_dead(host: Host, name: str) -> None:
         if record.daemon_state not in ALIVE_STATES:
             return None
         coordinator_state = record.coordinator_state
-        if coordinator_state in (CoordinatorState.PRIMARY.value, CoordinatorState.TAKEOVER.value, CoordinatorState.RELINQUISH.value):
+        if coordinator_state in (
+            CoordinatorState.PRIMARY.value,
+            CoordinatorState.TAKEOVER.value,
+            CoordinatorState.RELINQUISH.value,
+        ):
             coordinator_state = CoordinatorState.SECONDARY.value  # a dead node holds no role, whatever it last wrote
         return replace(
             record,

@@ -1,10 +1,10 @@
 """The Python bindings: one client library that the CLI (and later the API) call.
 
-    from pvc_core.client import Cluster
+from pvc_core.client import Cluster
 
-    with Cluster.connect("127.0.0.1:2181") as cluster:
-        for node in cluster.nodes():
-            print(node.name, node.daemon_state, node.coordinator_state)
+with Cluster.connect("127.0.0.1:2181") as cluster:
+    for node in cluster.nodes():
+        print(node.name, node.daemon_state, node.coordinator_state)
 """
 
 from pvc_core.client.cluster import Cluster, ClusterStatus, NodeView

@@ -88,9 +88,7 @@ class Cluster:
         for node in nodes:
             by_state[node.daemon_state] = by_state.get(node.daemon_state, 0) + 1
         coordinators = [n.name for n in nodes if n.record.coordinator]
-        healthy = primary is not None and all(
-            n.daemon_state == DaemonState.RUN.value and n.alive for n in nodes
-        )
+        healthy = primary is not None and all(n.daemon_state == DaemonState.RUN.value and n.alive for n in nodes)
         return ClusterStatus(
             schema_version=version,
             primary=primary,
@@ -202,6 +200,8 @@ class Cluster:
         found: dict[str, dict[str, Any]] = {}
         for view in self.nodes():
             for plugin in view.record.plugins:
-                entry = found.setdefault(plugin.name, {"version": plugin.version, "hooks": list(plugin.hooks), "nodes": []})
+                entry = found.setdefault(
+                    plugin.name, {"version": plugin.version, "hooks": list(plugin.hooks), "nodes": []}
+                )
                 entry["nodes"].append(view.name)
         return found

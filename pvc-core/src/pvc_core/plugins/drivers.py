@@ -6,6 +6,7 @@ daemon with one line naming the role and the driver.
 
 from __future__ import annotations
 
+import contextlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,7 @@ def load_driver_class(role: str, name: str) -> type[Driver]:
     base = ROLE_CLASSES[role]
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"{role} driver '{name}' is not a {base.__name__} subclass")
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 class Drivers:
@@ -93,7 +94,5 @@ class Drivers:
 
     def close(self) -> None:
         for driver in [*self.by_role.values(), *self.networks.values()]:
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort at shutdown
                 driver.close()
-            except Exception:  # noqa: BLE001 - closing is best effort at shutdown
-                pass

@@ -52,7 +52,7 @@ class Hooks:
         for impl in self._impls(hook):
             try:
                 self._call(impl, kwargs)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a plugin's failure is isolated and logged
                 failed.append(impl.plugin_name)
                 get_logger(plugin=impl.plugin_name, hook=hook, on_event=event).exception("hook_failed")
         return failed
@@ -79,7 +79,7 @@ class Hooks:
         for impl in self._impls("pvc_node_resources"):
             try:
                 result = self._call(impl, {"host": host})
-            except Exception:
+            except Exception:  # noqa: BLE001 - a plugin's failure is isolated and logged
                 get_logger(plugin=impl.plugin_name, hook="pvc_node_resources").exception("hook_failed")
                 continue
             if result:

@@ -18,7 +18,7 @@ ROLES: dict[str, str] = {
 }
 
 
-class Driver(ABC):  # noqa: B024 - the role subclasses carry the abstract methods
+class Driver(ABC):
     """A driver instance lives for the daemon's lifetime; it gets the host at construction."""
 
     role: ClassVar[str]

@@ -9,7 +9,7 @@ from typing import ClassVar
 from pvc_core.roles.base import Driver
 
 
-class PowerState(str, enum.Enum):
+class PowerState(enum.StrEnum):
     ON = "on"
     OFF = "off"
     UNKNOWN = "unknown"

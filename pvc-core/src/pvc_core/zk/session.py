@@ -11,6 +11,7 @@ thread and must only record or enqueue.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import threading
@@ -175,9 +176,7 @@ class ZkSession:
                 results.append((data, stat))
         return results
 
-    def create(
-        self, path: str, value: bytes = b"", ephemeral: bool = False, makepath: bool = False
-    ) -> str:
+    def create(self, path: str, value: bytes = b"", ephemeral: bool = False, makepath: bool = False) -> str:
         try:
             created: str = self.wait(
                 self.client.create_async(path, value, ephemeral=ephemeral, makepath=makepath), f"create {path}"
@@ -189,10 +188,8 @@ class ZkSession:
     def ensure(self, path: str, value: bytes = b"") -> None:
         """Create a persistent znode (and its parents) unless it exists."""
         if self.exists(path) is None:
-            try:
+            with contextlib.suppress(Conflict):
                 self.create(path, value, makepath=True)
-            except Conflict:
-                pass
 
     def set(self, path: str, value: bytes, version: int = -1) -> ZnodeStat:
         try:
@@ -229,7 +226,5 @@ class ZkSession:
         """Create many persistent znodes, pipelined."""
         pending = [(path, self.client.create_async(path, value)) for path, value in items]
         for path, result in pending:
-            try:
+            with contextlib.suppress(NodeExistsError):
                 self.wait(result, f"create {path}")
-            except NodeExistsError:
-                pass
