@@ -1,6 +1,6 @@
 """``pvc --help`` wall time (a new process each run, as a shell would start it).
 
-    .venv/bin/python bench/bench_cli_help.py [--runs 30]
+.venv/bin/python bench/bench_cli_help.py [--runs 30]
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ def start(name: str, directory: Path, hosts: str) -> subprocess.Popen[bytes]:
         )
     )
     log = open(directory / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen([PVCD, "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [PVCD, "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def hook_record(cluster: Cluster) -> dict[str, object] | None:

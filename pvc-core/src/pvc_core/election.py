@@ -107,7 +107,10 @@ class CoordinatorElection:
         if primary is not None:
             owner = decode(primary[0]) or {}
             if primary[1].ephemeralOwner == self.zk.session_id:
-                if self.acting and request is not None:
+                if not self._holds_role:
+                    # our takeover committed but its answer was lost with the connection: take up the role
+                    self._adopt(int(owner.get("epoch", 0)))
+                elif self.acting and request is not None:
                     self._serve_request(request[0], request[1])
                 return
             if owner.get("node") == self.node and not self._holds_role:
@@ -191,7 +194,16 @@ class CoordinatorElection:
             self.log.info("takeover_lost_race")
             self._set_state(CoordinatorState.SECONDARY)
             return
-        self.epoch, self.epoch_version = epoch, epoch_stat.version + 1
+        self._become_primary(epoch, epoch_stat.version + 1)
+
+    def _adopt(self, epoch: int) -> None:
+        found = self.zk.get(paths.EPOCH)
+        if found is None or int(found[0].decode() or 0) != epoch:
+            return  # the epoch moved on: that znode is stale and will go with its session
+        self._become_primary(epoch, found[1].version)
+
+    def _become_primary(self, epoch: int, epoch_version: int) -> None:
+        self.epoch, self.epoch_version = epoch, epoch_version
         self._holds_role = True
         self._acting.set()
         self.log.info("primary", epoch=epoch)
