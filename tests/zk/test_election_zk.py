@@ -64,6 +64,8 @@ def test_hand_over_to_a_named_node_and_back(cluster: Cluster, zk_hosts: str, nod
     assert epoch(cluster) == first_epoch + 1
     wait_until(lambda: cluster.node(first).coordinator_state == "secondary", what="the old primary to be secondary")
     wait_until(lambda: testplugin_primary(cluster) == {"node": target, "epoch": first_epoch + 1}, what="the hook")
+    # the old primary's pvc_become_secondary ran there, with the epoch it gave up
+    assert cluster.zk.get_json(f"/plugins/testplugin/secondary/{first}") == {"node": first, "epoch": first_epoch}
     back = run_pvc("node", "primary", first, "--wait", env=env)
     assert back.returncode == 0, back.stderr
     assert cluster.primary() == first

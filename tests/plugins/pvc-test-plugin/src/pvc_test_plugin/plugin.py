@@ -4,6 +4,7 @@ What the tests can observe, per node ``<node>``:
 
 * ``/plugins/testplugin/started/<node>``: ``{"node", "pid"}`` of the pvcd that ran ``pvc_daemon_start``.
 * ``/plugins/testplugin/primary``: ``{"node", "epoch"}`` written by the last ``pvc_become_primary``.
+* ``/plugins/testplugin/secondary/<node>``: ``{"node", "epoch"}`` written by that node's last ``pvc_become_secondary``.
 * ``/plugins/testplugin/pong/<node>``: a copy of the data last written to ``/plugins/testplugin/ping/<node>``
   (through a ``pvc_zk_watches`` watch and ``pvc_zk_event``), to measure dispatch latency.
 * ``{"testplugin": true}`` in the node's published resources (``pvc_node_resources``).
@@ -97,6 +98,11 @@ def pvc_daemon_start(host: Host) -> None:
 @hookimpl
 def pvc_become_primary(host: Host, epoch: int) -> None:
     _write(host.zk, PRIMARY, encode({"node": host.node, "epoch": epoch}))
+
+
+@hookimpl
+def pvc_become_secondary(host: Host, epoch: int) -> None:
+    _write(host.zk, f"{ROOT}/secondary/{host.node}", encode({"node": host.node, "epoch": epoch}))
 
 
 @hookimpl
