@@ -20,15 +20,25 @@ ROOT = Path(__file__).parent
 PYTHON = sys.executable  # the venv nox runs from
 
 
+TEST_PLUGIN = ROOT / "tests" / "plugins" / "pvc-test-plugin"
+
+
+def _test_plugin(session: nox.Session) -> None:
+    """The tests need the third-party test plugin installed; operators' installs never get it."""
+    session.run(PYTHON, "-m", "pip", "install", "-q", "--no-deps", "-e", str(TEST_PLUGIN), silent=True)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """All tiers: unit, zk (real ZooKeeper), system (the lab; needs root)."""
+    _test_plugin(session)
     session.run(PYTHON, "-m", "pytest", *session.posargs)
 
 
 @nox.session
 def unit(session: nox.Session) -> None:
     """The fast tier: no services."""
+    _test_plugin(session)
     session.run(PYTHON, "-m", "pytest", "-m", "unit", "-q", *session.posargs)
 
 
@@ -51,6 +61,11 @@ def contracts(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks; each prints JSON and writes it to bench/results/."""
+    """Benchmarks with their default sizes; each prints JSON and writes it to bench/results/.
+
+    Choose some by name: ``nox -s bench -- dispatch_latency primary_failover``.
+    """
+    chosen = set(session.posargs)
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
-        session.run(PYTHON, str(script), *session.posargs)
+        if not chosen or script.stem.removeprefix("bench_") in chosen:
+            session.run(PYTHON, str(script))

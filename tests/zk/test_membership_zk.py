@@ -82,8 +82,26 @@ def test_a_second_pvcd_with_the_same_name_is_refused(cluster: Cluster, zk_hosts:
     wait_until(lambda: running(cluster, 1), what="hv1 running")
     twin = nodes.start("hv1", zk_hosts)
     assert twin.process is not None and twin.process.wait(30) == 1
-    assert "node hv1 is already running elsewhere" in twin.log()
+    assert "node hv1 is already running (pvcd pid" in twin.log()
     assert cluster.node("hv1").alive and cluster.node("hv1").daemon_state == "run"
+
+
+def test_a_restart_after_a_crash_does_not_wait_for_the_old_session(
+    cluster: Cluster, zk_hosts: str, nodes: Nodes
+) -> None:
+    first = nodes.start("hv1", zk_hosts)
+    wait_until(lambda: running(cluster, 1), what="hv1 running")
+    first.kill()  # its session (and liveness znode) lingers for the session timeout
+    old = cluster.zk.exists(paths.liveness("hv1"))
+    assert old is not None
+    again = nodes.start("hv1", zk_hosts)
+    wait_until(
+        lambda: (s := cluster.zk.exists(paths.liveness("hv1"))) is not None and s.ephemeralOwner != old.ephemeralOwner,
+        what="hv1's new session to hold its liveness",
+    )
+    # the stale znode was released (not waited out for the old session's timeout)
+    assert "released_stale_liveness" in [e["event"] for e in again.log_events()]
+    wait_until(lambda: running(cluster, 1), what="hv1 running again")
 
 
 def test_a_node_whose_session_expired_re_registers(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:

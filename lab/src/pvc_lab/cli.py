@@ -65,4 +65,9 @@ def status(state_dir: str | None, output_format: str) -> None:
 @state_option
 def down(state_dir: str | None) -> None:
     """Remove every process, namespace and file the lab made (also after a crash)."""
-    _lab(state_dir).down(progress=lambda line: click.echo(f"lab: {line}"))
+    from pvc_lab.lab import LabError
+
+    try:
+        _lab(state_dir).down(progress=lambda line: click.echo(f"lab: {line}"))
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc

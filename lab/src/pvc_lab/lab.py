@@ -260,6 +260,8 @@ class Lab:
         }
 
     def down(self, progress: Any = print) -> None:
+        if os.geteuid() != 0:
+            raise LabError("removing the lab needs root (network namespaces); run it with sudo")
         for node in self.settings.node_names():
             self.stop_node(node)
         prefix = f"{self.settings.prefix}-"

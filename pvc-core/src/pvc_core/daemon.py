@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,18 +193,27 @@ class Daemon:
         """Leave cleanly: give up the primary role, tell plugins, state ``stop``, close the session."""
         self.stopping.set()
         log = self.log
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("state shutdown", lambda: self.membership.set_daemon_state(DaemonState.SHUTDOWN, "pvcd stopping")),
+            ("relinquish", lambda: self.dispatcher.run_sync("relinquish", self._leave_election, timeout=30)),
+            ("daemon stop", lambda: self.dispatcher.run_sync("daemon stop", self._stop_hooks, timeout=60)),
+            ("state stop", lambda: self.membership.set_daemon_state(DaemonState.STOP, "pvcd stopped")),
+            ("liveness", self.membership.remove_liveness),
+        ]
         try:
-            self.membership.set_daemon_state(DaemonState.SHUTDOWN, "pvcd stopping")
-            self.dispatcher.run_sync("relinquish", self._leave_election, timeout=30)
-            self.dispatcher.run_sync("daemon stop", lambda: self.hooks.daemon_stop(self.host), timeout=60)
-            self.membership.set_daemon_state(DaemonState.STOP, "pvcd stopped")
-            self.membership.remove_liveness()
-        except (PvcError, TimeoutError) as exc:
-            log.warning("unclean_shutdown", error=str(exc))
+            for step, action in steps:
+                # each step on its own: one failing (ZooKeeper gone) must not skip the others
+                try:
+                    action()
+                except (PvcError, TimeoutError) as exc:
+                    log.warning("unclean_shutdown", step=step, error=str(exc))
         finally:
             self._close_session()
             self.stopped.set()
         log.info("stopped")
+
+    def _stop_hooks(self) -> None:
+        self.hooks.daemon_stop(self.host)
 
     def _leave_election(self) -> None:
         self.election.disable()
@@ -235,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemon.start()
     except PvcError as exc:
         print(f"pvcd: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001
+        # not one of ours: still one line for the operator, the traceback in the log for us
+        get_logger().exception("start_failed")
+        print(f"pvcd: error: start failed unexpectedly: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
     def on_signal(signum: int, _frame: Any) -> None:

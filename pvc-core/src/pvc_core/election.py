@@ -88,6 +88,7 @@ class CoordinatorElection:
             if found is not None and found[1].ephemeralOwner == self.zk.session_id:
                 self._acting.set()
                 self.log.info("primary_confirmed", epoch=self.epoch)
+                self._set_state(CoordinatorState.PRIMARY)
             else:
                 self._lose_role("primary znode gone after reconnect")
         self.evaluate()
@@ -207,7 +208,10 @@ class CoordinatorElection:
         self._holds_role = True
         self._acting.set()
         self.log.info("primary", epoch=epoch)
-        self._prepare_tree()
+        try:
+            self._prepare_tree()
+        except Exception:  # a plugin's schema failing must not leave a half-made primary
+            self.log.exception("schema_preparation_failed", epoch=epoch)
         self.hooks.become_primary(self.host, epoch)
         if self.acting:
             self._set_state(CoordinatorState.PRIMARY)
@@ -249,7 +253,11 @@ class CoordinatorElection:
         try:
             self.zk.commit(transaction, "release the primary role")
         except Conflict as exc:
+            # e.g. the request was rewritten meanwhile: release the role alone; the watch brings us back
             self.log.warning("relinquish_conflict", error=str(exc))
+            if primary is not None and primary.ephemeralOwner == self.zk.session_id:
+                with contextlib.suppress(Conflict):
+                    self.zk.delete(paths.PRIMARY, version=primary.version)
         self._holds_role = False
         self.log.info("relinquished", epoch=self.epoch, to=to)
         self._set_state(CoordinatorState.SECONDARY)

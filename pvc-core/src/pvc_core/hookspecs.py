@@ -47,7 +47,7 @@ def pvc_config_sections() -> list[ConfigSection]:
     """Declare the plugin's sections of the node config.
 
     When: once, right after plugins are loaded, before the node config's plugin sections are validated.
-    Where: pvcd main thread (also ``pvc plugin list`` in the CLI process, to show them).
+    Where: pvcd main thread.
     Returns: a list of :class:`pvc_core.config.ConfigSection` (a top-level key and a pydantic model whose
     fields have defaults). The validated section is available as ``host.config.section(name)``.
     Raises: may not raise; an exception stops pvcd naming the plugin.
@@ -61,7 +61,8 @@ def pvc_zk_schema() -> Schema | None:
     When: once at start (the node refuses to run against a newer stored version), and again whenever
     this node becomes primary (the primary creates missing paths and applies pending migrations).
     Where: pvcd main thread at start; dispatcher thread on takeover.
-    Returns: a :class:`pvc_core.zk.schema.Schema` whose paths live under ``/plugins/<owner>``, or None.
+    Returns: a :class:`pvc_core.zk.schema.Schema` whose paths live under ``/plugins/<owner>`` (refused
+    otherwise), or None.
     Raises: may not raise; an exception stops pvcd naming the plugin.
     """
 
@@ -120,9 +121,11 @@ def pvc_become_primary(host: Host, epoch: int) -> None:
 def pvc_become_secondary(host: Host, epoch: int) -> None:
     """This node stopped acting as primary coordinator.
 
-    When: on a requested hand-over or shutdown (before the role is released), and as soon as the node can
-    no longer confirm it leads (its ZooKeeper connection is suspended or its session lost). ``epoch`` is the
-    epoch it held. Stop every primary-only activity at once: another node may be primary already.
+    When: on a requested hand-over or shutdown (before the role is released), and when the role is lost:
+    the session expired, or another node holds the role. ``epoch`` is the epoch it held. Stop every
+    primary-only activity at once: another node may be primary already. (While the connection is merely
+    suspended, ``host.is_primary`` is False and ``pvc_session_changed('suspended')`` is called instead; the
+    role resumes under the same epoch if the session survives.)
     Where: dispatcher thread, only on the node that held the role.
     Returns: nothing. May raise: logged; the role is released anyway.
     """
@@ -162,7 +165,8 @@ def pvc_node_resources(host: Host) -> dict[str, Any]:
     When: at start and every ``timers.keepalive`` seconds; the node rewrites its record only when the
     merged result changed.
     Where: pvcd main thread.
-    Returns: a JSON-serialisable mapping; results are merged in hook-call order (later plugins override).
+    Returns: a JSON-serialisable mapping; results are merged in registration order, so a plugin's values
+    override the builtins' for the same keys.
     May raise: logged; that plugin's contribution is skipped this round.
     """
 
@@ -176,9 +180,10 @@ def pvc_node_resources(host: Host) -> dict[str, Any]:
 def pvc_zk_event(host: Host, event: ZkEvent) -> None:
     """A watched path (declared through ``pvc_zk_watches``) changed.
 
-    When: after each change of the path (data or children, as declared), and once after every reconnect
-    (the state may have moved while disconnected). Treat events as "look again": handlers read the current
-    state and act idempotently. Every plugin's implementation sees every event: filter on ``event.name``.
+    When: once when the watch is armed, after each change of the path (data or children, as declared), and
+    after a reconnect when it changed meanwhile. Changes may be coalesced: treat events as "look again",
+    read the current state and act idempotently. Every plugin's implementation sees every event: filter on
+    ``event.name``. A children watch creates its path when missing.
     Where: dispatcher thread.
     Returns: nothing. May raise: logged with the event; dispatch goes on.
     """

@@ -64,6 +64,23 @@ def update_record(
     raise Conflict(f"node {name}'s record kept changing; gave up after 20 attempts")
 
 
+def boot_id() -> str:
+    """This machine's boot id: tells whether a liveness znode was written here, since this boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as source:
+            return source.read().strip()
+    except OSError:
+        return ""
+
+
+def _is_pvcd(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as source:
+            return b"pvcd" in source.read()
+    except OSError:
+        return False
+
+
 class Membership:
     def __init__(self, zk: ZkSession, node: str, coordinator: bool, session_timeout: float) -> None:
         self.zk = zk
@@ -79,17 +96,31 @@ class Membership:
     def wait_for_stale_liveness(self) -> None:
         """Refuse to run twice: a liveness znode held by another session must vanish first.
 
-        After a crash the old session's znode lingers until that session times out; a second pvcd with the
-        same node name would hold it for good, and is refused.
+        After a crash the old session's znode lingers until that session times out. When it was written on
+        this very machine (same boot) by a process that is gone, it is released at once, so a restart after
+        a crash does not wait. A live pvcd of the same name here is refused at once; one elsewhere holds the
+        znode for good and is refused once the longest plausible session timeout has passed.
         """
-        deadline = time.monotonic() + self.session_timeout * 2 + 2.0
+        deadline = time.monotonic() + max(self.session_timeout * 2 + 2.0, 10.0)
         while True:
-            stat = self.zk.exists(paths.liveness(self.node))
-            if stat is None or stat.ephemeralOwner == self.zk.session_id:
+            found = self.zk.get(paths.liveness(self.node))
+            if found is None or found[1].ephemeralOwner == self.zk.session_id:
                 return
+            holder, stat = decode(found[0]) or {}, found[1]
+            if holder.get("boot_id") == boot_id() and holder.get("pid") != os.getpid():
+                pid = int(holder.get("pid") or 0)
+                if pid and _is_pvcd(pid):
+                    raise InvalidRequest(
+                        f"node {self.node} is already running (pvcd pid {pid} on this machine); "
+                        "stop it or fix the node name in the config"
+                    )
+                with contextlib.suppress(Conflict):
+                    self.zk.delete(paths.liveness(self.node), version=stat.version)
+                self.log.info("released_stale_liveness", previous_pid=pid)
+                continue
             if time.monotonic() > deadline:
                 raise InvalidRequest(
-                    f"node {self.node} is already running elsewhere (its liveness is held by ZooKeeper session "
+                    f"node {self.node} is already running on another machine (its liveness is held by session "
                     f"0x{stat.ephemeralOwner:x}); stop that pvcd or fix the node name in the config"
                 )
             time.sleep(0.2)
@@ -119,7 +150,14 @@ class Membership:
         self.log.info("registered", coordinator=self.coordinator)
 
     def create_liveness(self) -> None:
-        value = encode({"pid": os.getpid(), "session": f"0x{self.zk.session_id or 0:x}", "since": time.time()})
+        value = encode(
+            {
+                "pid": os.getpid(),
+                "boot_id": boot_id(),
+                "session": f"0x{self.zk.session_id or 0:x}",
+                "since": time.time(),
+            }
+        )
         try:
             self.zk.create(paths.liveness(self.node), value, ephemeral=True)
         except Conflict:

@@ -22,15 +22,22 @@ from pvc_core.zk import paths
 
 ALIVE_STATES = (DaemonState.INIT.value, DaemonState.RUN.value, DaemonState.SHUTDOWN.value)
 
+# node name -> when (monotonic) its liveness was last seen to vanish; one Host per pvcd process
+_vanished_at: dict[str, float] = {}
+
 
 def _schedule(host: Host, name: str) -> None:
+    _vanished_at[name] = time.monotonic()
     grace = host.config.core.timers.dead_grace
     host.call_later(grace, f"dead check {name}", lambda: check_dead(host, name))
 
 
 def check_dead(host: Host, name: str) -> None:
+    grace = host.config.core.timers.dead_grace
     if not host.is_primary or name in host.alive_nodes:
         return
+    if time.monotonic() - _vanished_at.get(name, 0.0) < grace - 0.01:
+        return  # it came back and vanished again since this check was scheduled: a later check decides
     if host.zk.exists(paths.liveness(name)) is not None:
         return  # came back; the liveness watch may not have told us yet
     found = read_record(host.zk, name)
@@ -64,15 +71,27 @@ def check_dead(host: Host, name: str) -> None:
     log.warning("node_dead", epoch=host.primary_epoch)
 
 
+def _schedule_absent(host: Host) -> None:
+    for name in host.zk.children(paths.NODES):
+        if name not in host.alive_nodes:
+            _schedule(host, name)
+
+
 @hookimpl
 def pvc_liveness_changed(host: Host, vanished: frozenset[str]) -> None:
-    if host.is_primary:
-        for name in vanished:
-            _schedule(host, name)
+    # scheduled whatever our role: the check itself only acts while this node is the acting primary
+    for name in vanished:
+        _schedule(host, name)
 
 
 @hookimpl
 def pvc_become_primary(host: Host) -> None:
-    for name in host.zk.children(paths.NODES):
-        if name not in host.alive_nodes:
-            _schedule(host, name)
+    """A new primary gives every absent node a full grace period from now."""
+    _schedule_absent(host)
+
+
+@hookimpl
+def pvc_session_changed(host: Host, state: str) -> None:
+    """Back from a suspension as primary: liveness may have moved meanwhile, look again."""
+    if state == "resumed" and host.is_primary:
+        _schedule_absent(host)

@@ -63,6 +63,14 @@ def load_driver_class(role: str, name: str) -> type[Driver]:
     return cls
 
 
+def _start(role: str, name: str, host: Host) -> Driver:
+    cls = load_driver_class(role, name)
+    try:
+        return cls(host, name)
+    except Exception as exc:
+        raise PluginError(f"{role} driver '{name}' failed to start: {type(exc).__name__}: {exc}") from exc
+
+
 class Drivers:
     """The drivers this node runs, one per role (a list for network types)."""
 
@@ -74,14 +82,9 @@ class Drivers:
         for role in ("compute", "storage", "fencing", "dns"):
             name = getattr(config, role)
             if name:
-                cls = load_driver_class(role, name)
-                try:
-                    self.by_role[role] = cls(host, name)
-                except Exception as exc:
-                    raise PluginError(f"{role} driver '{name}' failed to start: {type(exc).__name__}: {exc}") from exc
+                self.by_role[role] = _start(role, name, host)
         for name in config.network:
-            cls = load_driver_class("network", name)
-            self.networks[name] = cls(host, name)  # type: ignore[assignment]
+            self.networks[name] = _start("network", name, host)  # type: ignore[assignment]
 
     def get(self, role: str) -> Driver | None:
         return self.by_role.get(role)

@@ -69,14 +69,22 @@ class Hooks:
         return sections
 
     def zk_schemas(self) -> list[Schema]:
-        return [schema for _, schema in self.collect("pvc_zk_schema")]
+        schemas = []
+        for plugin, schema in self.collect("pvc_zk_schema"):
+            root = f"/plugins/{schema.owner}"
+            outside = [p for p in schema.paths if p != root and not p.startswith(root + "/")]
+            if outside:
+                raise PluginError(f"plugin '{plugin}': schema path {outside[0]} is outside its subtree {root}")
+            schemas.append(schema)
+        return schemas
 
     def zk_watches(self, host: Host) -> list[tuple[str, Watch]]:
         return [(plugin, watch) for plugin, watches in self.collect("pvc_zk_watches", host=host) for watch in watches]
 
     def node_resources(self, host: Host) -> dict[str, Any]:
         merged: dict[str, Any] = {}
-        for impl in self._impls("pvc_node_resources"):
+        # registration order (builtins first): a plugin's values override the builtins'
+        for impl in self.pm.hook.pvc_node_resources.get_hookimpls():
             try:
                 result = self._call(impl, {"host": host})
             except Exception:  # noqa: BLE001 - a plugin's failure is isolated and logged

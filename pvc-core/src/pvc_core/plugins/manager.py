@@ -116,7 +116,8 @@ class PluginSet:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin '{exc.plugin_name if hasattr(exc, 'plugin_name') else '?'}': {exc}") from exc
+            name = self.pm.get_name(exc.plugin) or "?"
+            raise PluginError(f"plugin '{name}': {exc}") from exc
 
     def info(self) -> list[PluginInfo]:
         """What is loaded: name, version and the hooks each plugin implements."""

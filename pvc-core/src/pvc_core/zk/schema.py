@@ -54,14 +54,18 @@ class Schema:
         return paths.SCHEMA_VERSION if self.owner == CORE_OWNER else paths.plugin_schema_version(self.owner)
 
 
+def _parse_version(schema: Schema, data: bytes) -> int:
+    try:
+        return int(data.decode())
+    except ValueError as exc:
+        raise SchemaError(f"{schema.version_path} holds {data!r}, not a version number") from exc
+
+
 def read_version(zk: ZkSession, schema: Schema) -> int | None:
     found = zk.get(schema.version_path)
     if found is None:
         return None
-    try:
-        return int(found[0].decode())
-    except ValueError as exc:
-        raise SchemaError(f"{schema.version_path} holds {found[0]!r}, not a version number") from exc
+    return _parse_version(schema, found[0])
 
 
 def initialise(zk: ZkSession, schema: Schema) -> None:
@@ -93,7 +97,7 @@ def migrate(zk: ZkSession, schema: Schema) -> list[Migration]:
         found = zk.get(schema.version_path)
         if found is None:
             raise SchemaError(f"'{schema.owner}' has no schema version at {schema.version_path}; run pvc cluster init")
-        current, stat = int(found[0].decode()), found[1]
+        current, stat = _parse_version(schema, found[0]), found[1]
         if current >= schema.version:
             return applied
         step = next((m for m in schema.migrations if m.to_version == current + 1), None)
