@@ -141,3 +141,38 @@ def run_pvc(*args: str, env: dict[str, str] | None = None, timeout: float = 60.0
     environment = dict(os.environ)
     environment.update(env or {})
     return subprocess.run([PVC, *args], capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+HYPERVISOR_XML = """<node>
+  <cpu><mhz>2000</mhz><nodes>1</nodes><sockets>1</sockets><cores>{cpus}</cores><threads>1</threads></cpu>
+  <memory>{memory_kib}</memory>
+</node>
+"""
+
+
+def test_hypervisor(directory: Path, node: str, memory_mib: int = 4096, cpus: int = 4) -> str:
+    """A private libvirt test-driver hypervisor for one node: its URI."""
+    path = directory / f"{node}-hypervisor.xml"
+    path.write_text(HYPERVISOR_XML.format(cpus=cpus, memory_kib=memory_mib * 1024))
+    return f"test://{path}"
+
+
+def domain_xml(name: str, memory_mib: int = 512, vcpus: int = 1, uuid: str | None = None, os_type: str = "hvm") -> str:
+    """A minimal domain for libvirt's test driver."""
+    uuid_line = f"<uuid>{uuid}</uuid>" if uuid else ""
+    return (
+        f"<domain type='test'><name>{name}</name>{uuid_line}<memory unit='MiB'>{memory_mib}</memory>"
+        f"<vcpu>{vcpus}</vcpu><os><type>{os_type}</type></os></domain>"
+    )
+
+
+def compute_node(nodes: Nodes, name: str, hosts: str, coordinators: list[str], memory_mib: int = 4096) -> NodeProcess:
+    """A pvcd with the libvirt compute driver on its own test-driver hypervisor."""
+    return nodes.start(
+        name,
+        hosts,
+        coordinators,
+        drivers={"compute": "libvirt"},
+        compute_libvirt={"uri": test_hypervisor(nodes.directory, name, memory_mib)},
+        vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
+    )

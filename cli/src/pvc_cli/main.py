@@ -24,6 +24,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "connection": "pvc_cli.commands.connection:connection",
     "node": "pvc_cli.commands.node:node",
     "plugin": "pvc_cli.commands.plugin:plugin",
+    "vm": "pvc_cli.commands.vm:vm",
 }
 
 

@@ -54,7 +54,9 @@ class Daemon:
         for name, plugin in self.extra_plugins:
             self.plugins.register(plugin, name, "test")
         self.hooks = Hooks(self.plugins.pm)
-        sections = validate_sections(self.path, raw, self.hooks.config_sections())
+        self.drivers = Drivers()
+        driver_sections = self.drivers.resolve(core.drivers)
+        sections = validate_sections(self.path, raw, [*self.hooks.config_sections(), *driver_sections])
         self.config = LoadedConfig(path=self.path, core=core, sections=sections, raw=raw)
         self.log = get_logger(node=core.node)
 
@@ -71,12 +73,11 @@ class Daemon:
             listener=self._on_session,
         )
         self.dispatcher = Dispatcher(core.node)
-        self.drivers = Drivers()
         self.host = Host(self.config, self.zk, self.dispatcher, self.drivers)
         self.zk.start()
         try:
             self._check_schema()
-            self.drivers.load(core.drivers, self.host)
+            self.drivers.start(self.host)
             self.membership = Membership(self.zk, core.node, core.is_coordinator, core.zookeeper.session_timeout)
             self.membership.register(self.plugins.info(), self.drivers.describe(), self.hooks.node_resources(self.host))
             self.election = CoordinatorElection(
@@ -85,6 +86,7 @@ class Daemon:
             self.host.attach_election(self.election)
             self.dispatcher.start()
             self.watches = WatchSet(self.zk, self.dispatcher)
+            self.host.attach_watches(self.watches)
             self._install_watches()
             self.dispatcher.run_sync("daemon start", lambda: self.hooks.daemon_start(self.host), timeout=60)
             self.membership.set_daemon_state(DaemonState.RUN, "pvcd running")

@@ -132,6 +132,16 @@ class Dispatcher:
                 self._log.exception("dispatch_failed", on_event=event)
 
 
+class WatchHandle:
+    """Stops one watch: its next firing is its last, and nothing more is posted."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class WatchSet:
     """Keeps kazoo watches armed (kazoo's recipes re-read after every reconnect) and posts their events."""
 
@@ -143,30 +153,37 @@ class WatchSet:
     def stop(self) -> None:
         self._stopped = True
 
-    def data(self, path: str, event: str, handler: Callable[[bytes | None, Any], None]) -> None:
+    def data(self, path: str, event: str, handler: Callable[[bytes | None, Any], None]) -> WatchHandle:
+        """Call ``handler(data, stat)`` on the dispatcher now and after every change of ``path``."""
         from kazoo.recipe.watchers import DataWatch
 
+        handle = WatchHandle()
+
         def on_change(data: bytes | None, stat: Any, *_: Any) -> bool | None:
-            if self._stopped:
+            if self._stopped or handle.cancelled:
                 return False
-            self._dispatcher.post(event, lambda: handler(data, stat))
+            self._dispatcher.post(event, lambda: None if handle.cancelled else handler(data, stat))
             return None
 
         DataWatch(self._zk.client, path, on_change)
+        return handle
 
-    def children(self, path: str, event: str, handler: Callable[[list[str]], None]) -> None:
+    def children(self, path: str, event: str, handler: Callable[[list[str]], None]) -> WatchHandle:
+        """Call ``handler(names)`` on the dispatcher now and after every change of ``path``'s children."""
         from kazoo.recipe.watchers import ChildrenWatch
 
         self._zk.ensure(path)
+        handle = WatchHandle()
 
         def on_change(children: list[str]) -> bool | None:
-            if self._stopped:
+            if self._stopped or handle.cancelled:
                 return False
             names = sorted(children)
-            self._dispatcher.post(event, lambda: handler(names))
+            self._dispatcher.post(event, lambda: None if handle.cancelled else handler(names))
             return None
 
         ChildrenWatch(self._zk.client, path, on_change)
+        return handle
 
     def plugin_watch(self, watch: Watch, deliver: Callable[[ZkEvent], None]) -> None:
         if watch.kind == "data":

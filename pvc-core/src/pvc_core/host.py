@@ -12,7 +12,7 @@ from pvc_core.zk import paths
 
 if TYPE_CHECKING:
     from pvc_core.config import LoadedConfig
-    from pvc_core.dispatch import Dispatcher
+    from pvc_core.dispatch import Dispatcher, WatchSet
     from pvc_core.election import CoordinatorElection
     from pvc_core.plugins.drivers import Drivers
     from pvc_core.roles import Driver
@@ -37,10 +37,23 @@ class Host:
         self.drivers = drivers
         self._dispatcher = dispatcher
         self._election: CoordinatorElection | None = None
+        self._watches: WatchSet | None = None
         self.alive_nodes: frozenset[str] = frozenset()
+        # per-node objects plugins keep between hooks (one Host per pvcd), by plugin name
+        self.state: dict[str, Any] = {}
 
     def attach_election(self, election: CoordinatorElection) -> None:
         self._election = election
+
+    def attach_watches(self, watches: WatchSet) -> None:
+        self._watches = watches
+
+    @property
+    def watches(self) -> WatchSet:
+        """Add watches at run time (handlers run on the dispatcher thread; cancel with the handle)."""
+        if self._watches is None:
+            raise InvalidRequest("watches are available from pvc_daemon_start on")
+        return self._watches
 
     @property
     def is_coordinator(self) -> bool:

@@ -18,6 +18,15 @@ class DaemonState(enum.StrEnum):
     FENCED = "fenced"
 
 
+class DomainState(enum.StrEnum):
+    """A node's state as a home for VMs: ``flush`` moves them away, ``unflush`` brings them back."""
+
+    READY = "ready"
+    FLUSH = "flush"
+    FLUSHED = "flushed"
+    UNFLUSH = "unflush"
+
+
 class CoordinatorState(enum.StrEnum):
     """A node's role in coordinator election; non-coordinators are ``client``."""
 
@@ -47,6 +56,8 @@ class NodeRecord:
     daemon_state: str = DaemonState.STOP.value
     coordinator: bool = False
     coordinator_state: str = CoordinatorState.CLIENT.value
+    domain_state: str = DomainState.READY.value
+    domain_state_reason: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     pvc_version: str = ""
     plugins: tuple[PluginInfo, ...] = ()

@@ -39,6 +39,7 @@ def list_nodes(obj: CliContext, output_format: str) -> None:
                 n["daemon_state"]
                 + ("" if n["alive"] or n["daemon_state"] in ("stop", "dead", "fenced") else " (no session)"),
                 n["coordinator_state"],
+                n["domain_state"],
                 n["resources"].get("cpus", "-"),
                 _memory(n["resources"]),
                 n["resources"].get("load", "-"),
@@ -46,7 +47,7 @@ def list_nodes(obj: CliContext, output_format: str) -> None:
             ]
             for n in data
         ]
-        return table(["NODE", "DAEMON", "COORDINATOR", "CPUS", "MEMORY", "LOAD", "VERSION"], rows)
+        return table(["NODE", "DAEMON", "COORDINATOR", "DOMAINS", "CPUS", "MEMORY", "LOAD", "VERSION"], rows)
 
     emit([v.to_dict() for v in views], output_format, pretty)
 
@@ -129,3 +130,32 @@ def primary(obj: CliContext, name: str, wait: bool, timeout: float) -> None:
 def secondary(obj: CliContext, name: str, wait: bool, timeout: float) -> None:
     """Make NAME, the primary coordinator, step back; another coordinator takes over."""
     _handover(obj, name, wait, timeout, primary=False)
+
+
+def _progress(line: str) -> None:
+    click.echo(f"  {time.strftime('%H:%M:%S')} {line}", err=True)
+
+
+@node.command()
+@click.argument("name", shell_complete=complete_node)
+@click.option("--wait", is_flag=True, help="Return once the node is flushed; show progress.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits.")
+@click.pass_obj
+def flush(obj: CliContext, name: str, wait: bool, timeout: float) -> None:
+    """Move every VM off NAME and leave it flushed (for maintenance)."""
+    with obj.cluster() as client:
+        view = client.flush(name, wait=wait, timeout=timeout, progress=_progress)
+    reason = view.record.domain_state_reason
+    click.echo(f"{name}: {view.record.domain_state}" + (f" ({reason})" if reason else ""))
+
+
+@node.command()
+@click.argument("name", shell_complete=complete_node)
+@click.option("--wait", is_flag=True, help="Return once the node is ready; show progress.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits.")
+@click.pass_obj
+def ready(obj: CliContext, name: str, wait: bool, timeout: float) -> None:
+    """Bring NAME back from a flush: its VMs return, its autostart VMs start."""
+    with obj.cluster() as client:
+        view = client.ready(name, wait=wait, timeout=timeout, progress=_progress)
+    click.echo(f"{name}: {view.record.domain_state}")

@@ -6,10 +6,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvc_core.errors import InvalidRequest, NotFound, SchemaError
-from pvc_core.nodes import DaemonState, NodeRecord
+
+if TYPE_CHECKING:
+    from pvc_core.client.vms import Vms
+from pvc_core.nodes import DaemonState, DomainState, NodeRecord
 from pvc_core.zk import paths, schema
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
@@ -56,6 +59,13 @@ class ClusterStatus:
 class Cluster:
     def __init__(self, zk: ZkSession) -> None:
         self.zk = zk
+
+    @property
+    def vms(self) -> Vms:
+        """VM operations (define, list, start, migrate, ...)."""
+        from pvc_core.client.vms import Vms
+
+        return Vms(self)
 
     @classmethod
     @contextmanager
@@ -192,6 +202,49 @@ class Cluster:
             time.sleep(0.2)
         states = ", ".join(f"{v.name}={v.daemon_state}" for v in views) or "no nodes"
         raise InvalidRequest(f"timed out after {timeout:g}s waiting for {count} running nodes and a primary ({states})")
+
+    # -- flush and ready --------------------------------------------------------------------------------------
+
+    def flush(self, name: str, wait: bool = False, timeout: float = 600.0, progress: Any = None) -> NodeView:
+        """Move every VM off the node (the node does it, a few at a time) and leave it ``flushed``."""
+        return self._domain_state(name, DomainState.FLUSH, DomainState.FLUSHED, wait, timeout, progress)
+
+    def ready(self, name: str, wait: bool = False, timeout: float = 600.0, progress: Any = None) -> NodeView:
+        """Bring a flushed node back: its VMs return and its autostart VMs start."""
+        return self._domain_state(name, DomainState.UNFLUSH, DomainState.READY, wait, timeout, progress)
+
+    def _domain_state(
+        self, name: str, ask: DomainState, goal: DomainState, wait: bool, timeout: float, progress: Any
+    ) -> NodeView:
+        from dataclasses import replace
+
+        from pvc_core.membership import update_record
+
+        view = self.node(name)
+        if view.record.domain_state not in (goal, ask):
+            if not view.alive or view.daemon_state != DaemonState.RUN:
+                raise InvalidRequest(f"node {name} is not running (state {view.daemon_state}); it cannot {ask.value}")
+            update_record(
+                self.zk,
+                name,
+                lambda r: replace(r, domain_state=ask.value, domain_state_reason=f"{ask.value} requested"),
+            )
+        if not wait:
+            return self.node(name)
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            view = self.node(name)
+            here = [r.name for r in self.vms.list(node=name) if r.state != "stop"]
+            line = f"{name}: {view.record.domain_state}, {len(here)} VM(s) on it"
+            if progress is not None and line != last:
+                progress(line)
+                last = line
+            if view.record.domain_state == goal:
+                return view
+            if time.monotonic() > deadline:
+                raise InvalidRequest(f"timed out after {timeout:g}s waiting for node {name} to be {goal.value}")
+            time.sleep(0.2)
 
     # -- plugins --------------------------------------------------------------------------------------------
 

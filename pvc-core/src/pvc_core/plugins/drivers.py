@@ -18,7 +18,7 @@ from pvc_core.roles.fencing import FencingDriver
 from pvc_core.roles.storage import StorageDriver
 
 if TYPE_CHECKING:
-    from pvc_core.config import DriversConfig
+    from pvc_core.config import ConfigSection, DriversConfig
     from pvc_core.host import Host
 
 ROLE_CLASSES: dict[str, type[Driver]] = {
@@ -63,28 +63,36 @@ def load_driver_class(role: str, name: str) -> type[Driver]:
     return cls
 
 
-def _start(role: str, name: str, host: Host) -> Driver:
-    cls = load_driver_class(role, name)
-    try:
-        return cls(host, name)
-    except Exception as exc:
-        raise PluginError(f"{role} driver '{name}' failed to start: {type(exc).__name__}: {exc}") from exc
-
-
 class Drivers:
-    """The drivers this node runs, one per role (a list for network types)."""
+    """The drivers this node runs, one per role (a list for network types).
+
+    ``resolve`` imports the configured classes (so their config sections can be validated with the rest
+    of the config); ``start`` constructs them once the node has its ZooKeeper session.
+    """
 
     def __init__(self) -> None:
+        self.classes: dict[tuple[str, str], type[Driver]] = {}
         self.by_role: dict[str, Driver] = {}
         self.networks: dict[str, NetworkDriver] = {}
 
-    def load(self, config: DriversConfig, host: Host) -> None:
-        for role in ("compute", "storage", "fencing", "dns"):
-            name = getattr(config, role)
+    def resolve(self, config: DriversConfig) -> list[ConfigSection]:
+        wanted = [(role, getattr(config, role)) for role in ("compute", "storage", "fencing", "dns")]
+        wanted += [("network", name) for name in config.network]
+        for role, name in wanted:
             if name:
-                self.by_role[role] = _start(role, name, host)
-        for name in config.network:
-            self.networks[name] = _start("network", name, host)  # type: ignore[assignment]
+                self.classes[(role, name)] = load_driver_class(role, name)
+        return [cls.config_section for cls in self.classes.values() if cls.config_section is not None]
+
+    def start(self, host: Host) -> None:
+        for (role, name), cls in self.classes.items():
+            try:
+                driver = cls(host, name)
+            except Exception as exc:
+                raise PluginError(f"{role} driver '{name}' failed to start: {type(exc).__name__}: {exc}") from exc
+            if role == "network":
+                self.networks[name] = driver  # type: ignore[assignment]
+            else:
+                self.by_role[role] = driver
 
     def get(self, role: str) -> Driver | None:
         return self.by_role.get(role)

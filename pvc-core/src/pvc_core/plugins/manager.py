@@ -30,6 +30,7 @@ BUILTIN_PREFIX = "builtin."
 BUILTINS: dict[str, str] = {
     "builtin.host-resources": "pvc_core.builtin.host_resources",
     "builtin.node-monitor": "pvc_core.builtin.node_monitor",
+    "builtin.vm-manager": "pvc_core.builtin.vm_manager",
 }
 
 

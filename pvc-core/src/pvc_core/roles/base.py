@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC
 from typing import TYPE_CHECKING, ClassVar
 
+from pvc_core.config import ConfigSection
+
 if TYPE_CHECKING:
     from pvc_core.host import Host
 
@@ -19,9 +21,14 @@ ROLES: dict[str, str] = {
 
 
 class Driver(ABC):
-    """A driver instance lives for the daemon's lifetime; it gets the host at construction."""
+    """A driver instance lives for the daemon's lifetime; it gets the host at construction.
+
+    A driver that needs settings declares its node-config section here; it is validated with the rest of
+    the config and read with ``host.config.section(name)``.
+    """
 
     role: ClassVar[str]
+    config_section: ClassVar[ConfigSection | None] = None
 
     def __init__(self, host: Host, name: str) -> None:
         self.host = host

@@ -1,11 +1,29 @@
-"""The ``compute`` role: the hypervisor on this node (libvirt/QEMU by default)."""
+"""The ``compute`` role: the hypervisor on this node (libvirt/QEMU by default).
+
+The hypervisor-agnostic part of VMs (records, states, placement, locking, flush) lives in the core; a
+compute driver only starts, stops, migrates and observes domains on its own node. Every method is called
+from a VM-manager worker thread (never the dispatcher), may block up to its timeout, and raises
+:class:`ComputeError` with the hypervisor's reason on failure.
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pvc_core.errors import PvcError
 from pvc_core.roles.base import Driver
+
+
+class ComputeError(PvcError):
+    """The hypervisor refused or failed an action; the message is its reason, in one line."""
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    seconds: float  # wall time of the migration call
+    downtime_ms: float | None  # what the hypervisor reports, when it does
 
 
 class ComputeDriver(Driver):
@@ -13,8 +31,42 @@ class ComputeDriver(Driver):
 
     @abstractmethod
     def resources(self) -> dict[str, Any]:
-        """What this hypervisor offers: at least ``cpus``, ``memory_total_mib``, ``memory_free_mib``."""
+        """What this hypervisor offers: ``cpus``, ``memory_total_mib``, ``memory_free_mib``, and
+        ``migration_uri`` (how other nodes' drivers reach this one for migration; may be empty)."""
 
     @abstractmethod
-    def running_vms(self) -> list[str]:
-        """UUIDs of the VMs running on this node right now, whatever PVC believes."""
+    def domains(self) -> dict[str, str]:
+        """Every domain this hypervisor knows, by UUID: ``running``, ``paused``, ``shutoff``, ``crashed``..."""
+
+    @abstractmethod
+    def state(self, uuid: str) -> str:
+        """One domain's state, or ``absent`` when the hypervisor does not know it."""
+
+    @abstractmethod
+    def start(self, uuid: str, xml: str) -> None:
+        """Start the domain from ``xml`` (already running: nothing to do)."""
+
+    @abstractmethod
+    def shutdown(self, uuid: str, timeout: float) -> bool:
+        """Ask the guest to power off (ACPI) and wait up to ``timeout``; True when it stopped. Never forces."""
+
+    @abstractmethod
+    def destroy(self, uuid: str) -> None:
+        """Power the domain off at once (absent or already off: nothing to do)."""
+
+    @property
+    @abstractmethod
+    def live_migration(self) -> bool:
+        """Whether this hypervisor can migrate a running domain to another node's."""
+
+    @abstractmethod
+    def migrate(self, uuid: str, target_uri: str, max_downtime_ms: int, timeout: float) -> MigrationResult:
+        """Live-migrate the running domain to the hypervisor at ``target_uri`` (peer to peer)."""
+
+    @abstractmethod
+    def console(self, uuid: str, lines: int) -> list[str]:
+        """The last ``lines`` lines of the domain's serial console (empty when there is none)."""
+
+    @abstractmethod
+    def stats(self, uuid: str) -> dict[str, Any]:
+        """Per-domain figures: ``cpu_seconds``, ``memory_mib``, ... (empty when not running)."""

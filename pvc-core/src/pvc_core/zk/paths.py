@@ -16,6 +16,8 @@ EPOCH = "/coordinators/epoch"
 HANDOVER = "/coordinators/handover"
 REQUEST = "/coordinators/request"
 PLUGINS = "/plugins"
+DOMAIN_NAMES = "/domain_names"
+PLACEMENT = "/placement"
 
 
 def node(name: str) -> str:
@@ -35,3 +37,22 @@ def plugin_schema_version(owner: str) -> str:
 def plugin_root(owner: str) -> str:
     """The subtree a plugin owns."""
     return f"{PLUGINS}/{owner}"
+
+
+def domain(uuid: str) -> str:
+    """The VM's summary znode: one JSON document (state, node, metadata, operation in progress)."""
+    return f"{DOMAINS}/{uuid}"
+
+
+def domain_xml(uuid: str) -> str:
+    return f"{DOMAINS}/{uuid}/xml"
+
+
+def domain_name(name: str) -> str:
+    """Name -> UUID index entry."""
+    return f"{DOMAIN_NAMES}/{name}"
+
+
+def placement(node: str, uuid: str | None = None) -> str:
+    """Node -> its VMs index: the children of ``/placement/NODE`` are the UUIDs of the VMs it owns."""
+    return f"{PLACEMENT}/{node}" if uuid is None else f"{PLACEMENT}/{node}/{uuid}"

@@ -166,11 +166,29 @@ def _v1_to_v2(zk: ZkSession) -> None:
             zk.delete(f"{base}/{key}")
 
 
+def _v2_to_v3(zk: ZkSession) -> None:
+    """v3 adds the VM indexes: name -> UUID, and node -> the UUIDs of the VMs it owns."""
+    for path in (paths.DOMAIN_NAMES, paths.PLACEMENT):
+        zk.ensure(path)
+
+
 CORE_SCHEMA = Schema(
     owner=CORE_OWNER,
-    version=2,
-    paths=(paths.CONFIG, paths.NODES, paths.LIVENESS, paths.DOMAINS, paths.COORDINATORS, paths.PLUGINS),
-    migrations=(Migration(2, "one JSON summary znode per node; liveness and coordinator trees", _v1_to_v2),),
+    version=3,
+    paths=(
+        paths.CONFIG,
+        paths.NODES,
+        paths.LIVENESS,
+        paths.DOMAINS,
+        paths.DOMAIN_NAMES,
+        paths.PLACEMENT,
+        paths.COORDINATORS,
+        paths.PLUGINS,
+    ),
+    migrations=(
+        Migration(2, "one JSON summary znode per node; liveness and coordinator trees", _v1_to_v2),
+        Migration(3, "VM name index and per-node placement index", _v2_to_v3),
+    ),
 )
 
 

@@ -1,0 +1,313 @@
+"""``pvc vm``: define VMs and drive their lifecycle; the node that owns a VM does the work."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pvc_cli.completion import complete_node, complete_vm
+from pvc_cli.context import CliContext
+from pvc_cli.errors import CliError
+from pvc_cli.output import emit, format_option, mapping, table
+
+if TYPE_CHECKING:
+    from pvc_core.client import Cluster
+    from pvc_core.vms.model import VmRecord
+
+SELECTORS = ["mem", "memprov", "load", "vcpus", "vms"]
+METHODS = ["none", "live", "shutdown"]
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _limit(values: tuple[str, ...]) -> list[str]:
+    return [name for value in values for name in value.split(",") if name]
+
+
+def _progress(line: str) -> None:
+    click.echo(f"  {time.strftime('%H:%M:%S')} {line}", err=True)
+
+
+def _finish(client: Cluster, name: str, wait: bool, timeout: float, done: str) -> None:
+    if not wait:
+        click.echo(f"{name}: {done} requested")
+        return
+    started = time.monotonic()
+    record = client.vms.wait(name, timeout=timeout, progress=_progress)
+    click.echo(f"{record.name}: {record.state} on {record.node} ({time.monotonic() - started:.1f}s)")
+
+
+wait_option = click.option("--wait", is_flag=True, help="Return when the VM has settled; show progress.")
+timeout_option = click.option("--timeout", default=300.0, show_default=True, help="Seconds --wait waits.")
+vm_argument = click.argument("name", metavar="VM", shell_complete=complete_vm)
+
+
+@click.group()
+def vm() -> None:
+    """Virtual machines."""
+
+
+@vm.command()
+@click.argument("xml_file", metavar="FILE.xml", type=click.Path(dir_okay=False))
+@click.option("--target", shell_complete=complete_node, help="Home node (default: chosen by the node selector).")
+@click.option("--limit", multiple=True, help="Nodes the VM may run on (repeat, or comma-separated).")
+@click.option("--node-selector", type=click.Choice(SELECTORS), help="How a node is chosen (default: mem).")
+@click.option("--autostart", is_flag=True, help="Start it when its node becomes ready.")
+@click.option(
+    "--migration-method",
+    type=click.Choice(METHODS),
+    default="none",
+    show_default=True,
+    help="none: live, else shutdown+start; live: live only; shutdown: always shutdown+start.",
+)
+@click.option("--max-downtime", type=click.IntRange(min=1), default=300, show_default=True, help="Live migration, ms.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeat for more).")
+@format_option
+@click.pass_obj
+def define(
+    obj: CliContext,
+    xml_file: str,
+    target: str | None,
+    limit: tuple[str, ...],
+    node_selector: str | None,
+    autostart: bool,
+    migration_method: str,
+    max_downtime: int,
+    tags: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """Define a VM from libvirt domain XML (validated; nothing is written when it is refused)."""
+    with obj.cluster() as client:
+        record = client.vms.define(
+            _read(xml_file),
+            target=target,
+            limit=_limit(limit),
+            selector=node_selector,
+            autostart=autostart,
+            migration_method=migration_method,
+            max_downtime_ms=max_downtime,
+            tags=tags,
+        )
+    emit(record.to_dict(), output_format, lambda r: f"VM {r['name']} defined ({r['uuid']}) on {r['node']}")
+
+
+@vm.command("list")
+@click.option("--node", shell_complete=complete_node, help="Only VMs on this node.")
+@click.option("--state", help="Only VMs in this state.")
+@click.option("--tag", help="Only VMs with this tag.")
+@format_option
+@click.pass_obj
+def list_vms(obj: CliContext, node: str | None, state: str | None, tag: str | None, output_format: str) -> None:
+    """VMs with their state, node and size."""
+    with obj.cluster() as client:
+        records = client.vms.list(node=node, state=state, tag=tag)
+
+    def pretty(rows: list[dict[str, Any]]) -> str:
+        return table(
+            ["NAME", "STATE", "NODE", "LAST NODE", "MEMORY", "VCPUS", "TAGS", "NOTE"],
+            [
+                [
+                    r["name"],
+                    r["state"],
+                    r["node"] or "-",
+                    r["last_node"] or "-",
+                    f"{r['memory_mib']} MiB",
+                    r["vcpus"],
+                    ",".join(r["tags"]) or "-",
+                    (f"busy: {r['busy']}" if r["busy"] else "") or r["failure_reason"] or "",
+                ]
+                for r in rows
+            ],
+        )
+
+    emit([r.summary() for r in records], output_format, pretty)
+
+
+def _info(record: VmRecord) -> dict[str, Any]:
+    return record.to_dict()
+
+
+@vm.command()
+@vm_argument
+@format_option
+@click.pass_obj
+def info(obj: CliContext, name: str, output_format: str) -> None:
+    """One VM in detail."""
+    with obj.cluster() as client:
+        record = client.vms.get(name)
+
+    def pretty(r: dict[str, Any]) -> str:
+        operation = r["operation"]
+        migration = r["last_migration"]
+        return mapping(
+            [
+                ("name", r["name"]),
+                ("uuid", r["uuid"]),
+                ("state", r["state"]),
+                ("observed", r["observed"] or "-"),
+                ("node", r["node"] or "-"),
+                ("last node", r["last_node"] or "-"),
+                ("memory", f"{r['memory_mib']} MiB"),
+                ("vcpus", r["vcpus"]),
+                ("node limit", ", ".join(r["node_limit"]) or "any"),
+                ("node selector", r["node_selector"] or "default"),
+                ("autostart", "yes" if r["autostart"] else "no"),
+                ("migration method", r["migration_method"]),
+                ("max downtime", f"{r['max_downtime_ms']} ms"),
+                ("tags", ", ".join(r["tags"]) or "-"),
+                ("operation", f"{operation['kind']} on {operation['node']}" if operation else "-"),
+                ("failure reason", r["failure_reason"] or "-"),
+                (
+                    "last migration",
+                    f"{migration.get('seconds')} s, downtime {migration.get('downtime_ms')} ms" if migration else "-",
+                ),
+            ]
+        )
+
+    emit(_info(record), output_format, pretty)
+
+
+@vm.command()
+@vm_argument
+@click.pass_obj
+def dump(obj: CliContext, name: str) -> None:
+    """The VM's libvirt domain XML."""
+    with obj.cluster() as client:
+        click.echo(client.vms.dump(name))
+
+
+@vm.command()
+@vm_argument
+@click.argument("xml_file", metavar="FILE.xml", type=click.Path(dir_okay=False))
+@click.option("--restart", is_flag=True, help="Restart the VM so that the new XML applies now.")
+@wait_option
+@timeout_option
+@click.pass_obj
+def modify(obj: CliContext, name: str, xml_file: str, restart: bool, wait: bool, timeout: float) -> None:
+    """Replace the VM's domain XML (validated; same UUID and name)."""
+    with obj.cluster() as client:
+        record = client.vms.modify(name, _read(xml_file), restart=restart)
+        if restart:
+            _finish(client, record.name, wait, timeout, "restart")
+        else:
+            click.echo(f"{record.name}: XML replaced; it applies at the next start (or use --restart)")
+
+
+@vm.command()
+@vm_argument
+@click.option("--limit", multiple=True, help="Nodes the VM may run on; give '' to clear.")
+@click.option("--node-selector", type=click.Choice([*SELECTORS, ""]), default=None, help="'' for the default.")
+@click.option("--autostart/--no-autostart", default=None)
+@click.option("--migration-method", type=click.Choice(METHODS), default=None)
+@click.option("--max-downtime", type=click.IntRange(min=1), default=None, help="Live migration, ms.")
+@format_option
+@click.pass_obj
+def meta(
+    obj: CliContext,
+    name: str,
+    limit: tuple[str, ...],
+    node_selector: str | None,
+    autostart: bool | None,
+    migration_method: str | None,
+    max_downtime: int | None,
+    output_format: str,
+) -> None:
+    """Change the VM's PVC metadata: node limit, selector, autostart, migration method."""
+    with obj.cluster() as client:
+        record = client.vms.meta(
+            name,
+            limit=_limit(limit) if limit else None,
+            selector=node_selector,
+            autostart=autostart,
+            migration_method=migration_method,
+            max_downtime_ms=max_downtime,
+        )
+    emit(record.to_dict(), output_format, lambda r: f"{r['name']}: metadata updated")
+
+
+@vm.command()
+@vm_argument
+@click.argument("new_name")
+@click.pass_obj
+def rename(obj: CliContext, name: str, new_name: str) -> None:
+    """Rename a stopped VM."""
+    with obj.cluster() as client:
+        client.vms.rename(name, new_name)
+    click.echo(f"{name} renamed to {new_name}")
+
+
+@vm.command(name="remove")
+@vm_argument
+@click.option("--yes", is_flag=True, help="Confirm: the VM's definition is deleted.")
+@click.pass_obj
+def remove(obj: CliContext, name: str, yes: bool) -> None:
+    """Delete a stopped VM's definition from the cluster (also: undefine)."""
+    if not yes:
+        raise CliError(f"removing VM {name} deletes its definition; add --yes to confirm")
+    with obj.cluster() as client:
+        client.vms.remove(name)
+    click.echo(f"VM {name} removed")
+
+
+vm.add_command(remove, name="undefine")
+
+
+@vm.group()
+def tag() -> None:
+    """A VM's tags."""
+
+
+@tag.command("add")
+@vm_argument
+@click.argument("tags", nargs=-1, required=True)
+@click.pass_obj
+def tag_add(obj: CliContext, name: str, tags: tuple[str, ...]) -> None:
+    """Add tags."""
+    with obj.cluster() as client:
+        record = client.vms.tag(name, add=tags)
+    click.echo(f"{record.name}: tags {', '.join(record.tags) or '-'}")
+
+
+@tag.command("remove")
+@vm_argument
+@click.argument("tags", nargs=-1, required=True)
+@click.pass_obj
+def tag_remove(obj: CliContext, name: str, tags: tuple[str, ...]) -> None:
+    """Remove tags."""
+    with obj.cluster() as client:
+        record = client.vms.tag(name, remove=tags)
+    click.echo(f"{record.name}: tags {', '.join(record.tags) or '-'}")
+
+
+def _state_command(command: str, doc: str, targeted: bool = False) -> None:
+    @vm.command(name=command, help=doc)
+    @vm_argument
+    @wait_option
+    @timeout_option
+    @click.pass_obj
+    def run(obj: CliContext, name: str, wait: bool, timeout: float, target: str | None = None) -> None:
+        with obj.cluster() as client:
+            method = getattr(client.vms, command)
+            record = method(name, target) if targeted else method(name)
+            _finish(client, record.name, wait, timeout, command)
+
+    if targeted:
+        click.option("--target", shell_complete=complete_node, help="Node (default: chosen by the selector).")(run)
+
+
+_state_command("start", "Start the VM (on its node if it fits there, else where the selector says).", targeted=True)
+_state_command("shutdown", "Shut the VM down cleanly (ACPI); fails clearly after the timeout, never forces.")
+_state_command("stop", "Power the VM off at once.")
+_state_command("restart", "Shut the VM down cleanly and start it again.")
+_state_command("disable", "Shut the VM down and keep it out of autostart and recovery.")
+_state_command("migrate", "Move the running VM to another node (live when its method allows).", targeted=True)
+_state_command("unmigrate", "Move a migrated VM back to the node it came from.")
+_state_command("move", "Migrate the VM for good (unmigrate will not bring it back).", targeted=True)

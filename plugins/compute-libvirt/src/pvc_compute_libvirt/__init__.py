@@ -1,0 +1,1 @@
+"""PVC's libvirt/QEMU compute driver."""

@@ -1,0 +1,405 @@
+"""Builtin plugin ``builtin.vm-manager``: each node carries out what is asked of the VMs it owns.
+
+Clients write a VM's desired state (and take its operation lock); the node that owns the VM (its
+``/placement/NODE`` index entry) reconciles towards it with its compute driver, in worker threads, and
+writes back what it observed, clearing the lock when the VM settles. The source node of a migration is the
+one that runs the VM: it migrates it out (live, or shut down here and started there, as the VM's migration
+method allows). The same node drives its own flush (``pvc node flush``) and return to ready.
+
+Hypervisor-agnostic: every hypervisor action goes through the ``compute`` role. Without a compute driver
+the plugin stays idle.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pvc_core import hookimpl
+from pvc_core.config import ConfigSection
+from pvc_core.dispatch import WatchHandle
+from pvc_core.errors import PvcError
+from pvc_core.host import Host
+from pvc_core.log import get_logger
+from pvc_core.membership import update_record
+from pvc_core.nodes import DomainState, NodeRecord
+from pvc_core.roles.compute import ComputeDriver, ComputeError
+from pvc_core.vms import store
+from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, VmState
+from pvc_core.zk import paths
+
+PLUGIN = "builtin.vm-manager"
+RUNNING = ("running", "paused", "blocked", "pmsuspended")
+
+
+class VmSettings(BaseModel):
+    """The ``vms`` section of the node config."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    workers: int = Field(4, ge=1, le=64, description="VM operations this node runs at once.")
+    shutdown_timeout: float = Field(120.0, gt=0, description="Seconds a guest has to power off on ACPI.")
+    migration_timeout: float = Field(300.0, gt=0, description="Seconds one live migration may take.")
+    flush_parallel: int = Field(2, ge=1, le=32, description="VMs a flush moves at once.")
+    resync_interval: float = Field(10.0, gt=0, description="Seconds between full checks of this node's VMs.")
+
+
+class VmManager:
+    def __init__(self, host: Host, driver: ComputeDriver, settings: VmSettings) -> None:
+        self.host = host
+        self.zk = host.zk
+        self.node = host.node
+        self.driver = driver
+        self.settings = settings
+        self.log = get_logger(node=self.node, plugin=PLUGIN)
+        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="pvc-vm")
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._dirty: set[str] = set()
+        self._watched: dict[str, WatchHandle] = {}
+        self._flush_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.adopt()
+        self.host.watches.children(paths.placement(self.node), "vm placement", self.on_placement)
+        self.host.call_later(self.settings.resync_interval, "vm resync", self.resync)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for handle in self._watched.values():
+            handle.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def adopt(self) -> None:
+        """VMs already running here (pvcd restarted): record them as running, never restart them."""
+        for uuid, state in self.driver.domains().items():
+            if state not in RUNNING:
+                continue
+            try:
+                record = store.read(self.zk, uuid)[0]
+            except PvcError:
+                self.log.warning("unmanaged_domain_running", uuid=uuid)
+                continue
+            if record.node == self.node:
+                self._update(uuid, lambda r: r.with_(observed="running"))
+                self.log.info("vm_adopted", vm=record.name)
+
+    # -- events (dispatcher thread): only schedule work -----------------------------------------------------
+
+    def on_placement(self, uuids: list[str]) -> None:
+        current = set(uuids)
+        for uuid in current - set(self._watched):
+            self._watched[uuid] = self.host.watches.data(
+                paths.domain(uuid), f"vm {uuid}", functools.partial(self._on_vm_change, uuid)
+            )
+        for uuid in set(self._watched) - current:
+            self._watched.pop(uuid).cancel()
+            self.schedule(uuid)  # it left this node: as the migration source there may be work to do
+
+    def _on_vm_change(self, uuid: str, _data: bytes | None, _stat: Any) -> None:
+        self.schedule(uuid)
+
+    def resync(self) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            for uuid in set(self._watched) | set(self.driver.domains()):
+                self.schedule(uuid)
+        finally:
+            self.host.call_later(self.settings.resync_interval, "vm resync", self.resync)
+
+    def schedule(self, uuid: str) -> None:
+        with self._lock:
+            if uuid in self._busy:
+                self._dirty.add(uuid)
+                return
+            self._busy.add(uuid)
+        self.pool.submit(self._run, uuid)
+
+    def _run(self, uuid: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.reconcile(uuid)
+            except Exception:
+                self.log.exception("vm_reconcile_failed", uuid=uuid)
+            with self._lock:
+                if uuid in self._dirty:
+                    self._dirty.discard(uuid)
+                    continue
+                self._busy.discard(uuid)
+                return
+
+    # -- reconciling one VM (worker thread) ----------------------------------------------------------------
+
+    def _update(self, uuid: str, change: Any) -> VmRecord | None:
+        try:
+            return store.update(self.zk, uuid, change)
+        except PvcError as exc:
+            self.log.warning("vm_update_failed", uuid=uuid, error=str(exc))
+            return None
+
+    def _settle(self, uuid: str, state: VmState, observed: str, reason: str = "", **extra: Any) -> None:
+        """Write the outcome and release the operation lock."""
+
+        def change(r: VmRecord) -> VmRecord:
+            return r.with_(state=state.value, observed=observed, failure_reason=reason, operation=None, **extra)
+
+        self._update(uuid, change)
+
+    def reconcile(self, uuid: str) -> None:
+        try:
+            record = store.read(self.zk, uuid)[0]
+        except PvcError:
+            return  # removed
+        local = self.driver.state(uuid)
+        running = local in RUNNING
+        log = self.log.bind(vm=record.name)
+        if record.node != self.node:
+            if (
+                running
+                and record.state in MIGRATING
+                and record.operation is not None
+                and record.operation.node == self.node
+            ):
+                self.migrate_out(record, log)
+            elif running and record.state not in MIGRATING:
+                log.warning("vm_running_here_but_owned_elsewhere", owner=record.node)
+            return
+        state = VmState(record.state)
+        if state == VmState.START:
+            if running:
+                if record.observed != "running" or record.operation is not None:
+                    self._settle(
+                        uuid, VmState.START, "running", record.failure_reason if record.operation is None else ""
+                    )
+                return
+            if record.operation is None and record.observed == "running":
+                log.warning("vm_stopped_outside_pvc")
+                self._settle(uuid, VmState.STOP, local, "stopped outside PVC (shut down from inside, or crashed)")
+                return
+            if record.operation is None and record.observed not in ("", "shutoff", "absent"):
+                return
+            self.start_here(record, log)
+        elif state == VmState.RESTART:
+            if running and not self.driver.shutdown(uuid, self.settings.shutdown_timeout):
+                reason = f"restart: the guest did not shut down within {self.settings.shutdown_timeout:g}s"
+                self._settle(uuid, VmState.START, "running", reason)
+                return
+            self.start_here(record, log)
+        elif state in (VmState.SHUTDOWN, VmState.DISABLE):
+            final = VmState.STOP if state == VmState.SHUTDOWN else VmState.DISABLE
+            if running and not self.driver.shutdown(uuid, self.settings.shutdown_timeout):
+                reason = (
+                    f"the guest did not shut down within {self.settings.shutdown_timeout:g}s (ACPI); "
+                    "it still runs: 'pvc vm stop' forces it off"
+                )
+                log.warning("vm_shutdown_timeout")
+                self._settle(uuid, VmState.START, "running", reason)
+                return
+            self._settle(uuid, final, self.driver.state(uuid))
+        elif state == VmState.STOP:
+            if running:
+                try:
+                    self.driver.destroy(uuid)
+                except ComputeError as exc:
+                    self._settle(uuid, VmState.START, "running", f"stop failed: {exc}")
+                    return
+            if record.observed != "shutoff" or record.operation is not None:
+                self._settle(uuid, VmState.STOP, "shutoff" if local != "absent" else "absent")
+        elif state in MIGRATING and running and record.operation is not None:
+            # migrated in: the source settles the record; nothing to do here
+            return
+
+    def start_here(self, record: VmRecord, log: Any) -> None:
+        try:
+            xml = store.read_xml(self.zk, record.uuid)
+            self.driver.start(record.uuid, xml)
+        except ComputeError as exc:
+            log.warning("vm_start_failed", error=str(exc))
+            self._settle(record.uuid, VmState.FAIL, self.driver.state(record.uuid), str(exc))
+            return
+        log.info("vm_started")
+        self._settle(record.uuid, VmState.START, "running")
+
+    def migrate_out(self, record: VmRecord, log: Any) -> None:
+        """This node runs the VM and PVC wants it on ``record.node``: move it there."""
+        uuid, target = record.uuid, record.node
+        method = MigrationMethod(record.migration_method)
+        target_uri = str(self._node_resources(target).get("migration_uri", ""))
+        reasons = []
+        if method != MigrationMethod.SHUTDOWN:
+            if self.driver.live_migration and target_uri:
+                try:
+                    result = self.driver.migrate(
+                        uuid, target_uri, record.max_downtime_ms, self.settings.migration_timeout
+                    )
+                except ComputeError as exc:
+                    reasons.append(f"live migration to {target} failed: {exc}")
+                else:
+                    log.info(
+                        "vm_migrated", target=target, seconds=round(result.seconds, 3), downtime_ms=result.downtime_ms
+                    )
+                    last = {"seconds": round(result.seconds, 3), "downtime_ms": result.downtime_ms, "live": True}
+                    self._settle(uuid, VmState.START, "running", last_migration=last)
+                    return
+            else:
+                reasons.append(f"live migration to {target} is not possible with this hypervisor")
+            if method == MigrationMethod.LIVE:
+                self._back_here(record, "; ".join(reasons) + " (migration method 'live': no fallback)", log)
+                return
+        # shut down here, start there: hand the start over to the target
+        if not self.driver.shutdown(uuid, self.settings.shutdown_timeout):
+            self._back_here(record, f"the guest did not shut down within {self.settings.shutdown_timeout:g}s", log)
+            return
+
+        def handed_over(r: VmRecord) -> VmRecord:
+            operation = Operation(kind="start", node=target, started=time.time(), by=self.node)
+            return r.with_(state=VmState.START.value, observed="shutoff", operation=operation)
+
+        self._update(uuid, handed_over)
+        log.info("vm_handed_over", target=target, fallback=bool(reasons))
+
+    def _back_here(self, record: VmRecord, reason: str, log: Any) -> None:
+        log.warning("vm_migration_failed", reason=reason)
+
+        def back(r: VmRecord) -> VmRecord:
+            return r.with_(
+                state=VmState.START.value,
+                node=self.node,
+                last_node=record.last_node if r.state != VmState.UNMIGRATE else "",
+                observed="running",
+                failure_reason=reason,
+                operation=None,
+            )
+
+        self._update(record.uuid, back)
+
+    def _node_resources(self, name: str) -> dict[str, Any]:
+        found = self.zk.get_json(paths.node(name)) or {}
+        resources = found.get("resources", {})
+        return resources if isinstance(resources, dict) else {}
+
+    # -- flush and ready ------------------------------------------------------------------------------------
+
+    def on_node_changed(self, new: NodeRecord) -> None:
+        idle = self._flush_thread is None or not self._flush_thread.is_alive()
+        if new.domain_state in (DomainState.FLUSH, DomainState.UNFLUSH) and idle:
+            work = self.flush if new.domain_state == DomainState.FLUSH else self.unflush
+            self._flush_thread = threading.Thread(target=work, name=f"pvc-{new.domain_state}", daemon=True)
+            self._flush_thread.start()
+
+    def _domain_state(self, state: DomainState, reason: str) -> None:
+        update_record(self.zk, self.node, lambda r: replace(r, domain_state=state.value, domain_state_reason=reason))
+
+    def _still(self, state: DomainState) -> bool:
+        found = self.zk.get_json(paths.node(self.node)) or {}
+        return bool(found.get("domain_state") == state.value) and not self._stopping.is_set()
+
+    def _move_all(self, records: list[VmRecord], target: str | None, flushed_from: str) -> list[str]:
+        """Migrate the VMs, ``flush_parallel`` at a time; return why those that did not move stayed."""
+        from pvc_core.client.cluster import Cluster
+
+        vms = Cluster(self.zk).vms
+        stayed: list[str] = []
+        pending = list(records)
+        moving: list[str] = []
+        while (pending or moving) and not self._stopping.is_set():
+            while pending and len(moving) < self.settings.flush_parallel:
+                record = pending.pop(0)
+                try:
+                    vms.migrate(record.uuid, target)
+                    store.update(self.zk, record.uuid, lambda r: r.with_(flushed_from=flushed_from))
+                    moving.append(record.uuid)
+                except PvcError as exc:
+                    stayed.append(f"{record.name}: {exc}")
+            time.sleep(0.1)
+            for uuid in list(moving):
+                try:
+                    current = store.read(self.zk, uuid)[0]
+                except PvcError:
+                    moving.remove(uuid)
+                    continue
+                if current.operation is None and current.state not in MIGRATING:
+                    moving.remove(uuid)
+                    if current.failure_reason and current.node == self.node and target is None:
+                        stayed.append(f"{current.name}: {current.failure_reason}")
+        return stayed
+
+    def flush(self) -> None:
+        log = self.log.bind(action="flush")
+        log.info("flush_started")
+        records = [r for r in store.list_all(self.zk) if r.node == self.node and r.state == VmState.START]
+        stayed = self._move_all(records, None, self.node)
+        if self._still(DomainState.FLUSH):
+            self._domain_state(DomainState.FLUSHED, "; ".join(stayed))
+        log.info("flush_done", stayed=len(stayed))
+
+    def unflush(self) -> None:
+        log = self.log.bind(action="ready")
+        records = [
+            r
+            for r in store.list_all(self.zk)
+            if r.flushed_from == self.node and r.state == VmState.START and r.node != self.node
+        ]
+        stayed = self._move_all(records, self.node, "")
+        for record in records:
+            store.update(self.zk, record.uuid, lambda r: r.with_(flushed_from=""))
+        if self._still(DomainState.UNFLUSH):
+            self._domain_state(DomainState.READY, "; ".join(stayed))
+            self.autostart()
+        log.info("ready", returned=len(records) - len(stayed))
+
+    def autostart(self) -> None:
+        """Start this node's stopped VMs marked autostart (the node just became ready)."""
+        from pvc_core.client.cluster import Cluster
+
+        vms = Cluster(self.zk).vms
+        for record in store.list_all(self.zk):
+            if record.node == self.node and record.autostart and record.state == VmState.STOP:
+                try:
+                    vms.start(record.uuid, self.node)
+                except PvcError as exc:
+                    self.log.warning("autostart_failed", vm=record.name, error=str(exc))
+
+
+def _manager(host: Host) -> VmManager | None:
+    manager = host.state.get(PLUGIN)
+    return manager if isinstance(manager, VmManager) else None
+
+
+@hookimpl
+def pvc_config_sections() -> list[ConfigSection]:
+    return [ConfigSection("vms", VmSettings)]
+
+
+@hookimpl
+def pvc_daemon_start(host: Host) -> None:
+    driver = host.driver("compute")
+    if not isinstance(driver, ComputeDriver):
+        get_logger(node=host.node, plugin=PLUGIN).info("no_compute_driver")
+        return
+    manager = VmManager(host, driver, host.config.section("vms"))
+    host.state[PLUGIN] = manager
+    manager.start()
+
+
+@hookimpl
+def pvc_daemon_stop(host: Host) -> None:
+    manager = _manager(host)
+    if manager is not None:
+        manager.stop()
+
+
+@hookimpl
+def pvc_node_changed(host: Host, name: str, new: NodeRecord | None) -> None:
+    manager = _manager(host)
+    if manager is not None and new is not None and name == host.node:
+        manager.on_node_changed(new)

@@ -1,0 +1,360 @@
+"""VM operations for clients (the CLI, later the API): desired state in, the owning node does the work.
+
+Every operation that a node must carry out takes the VM's operation lock: the record's ``operation`` is set
+in the same compare-and-set as the new desired state, and the owning node clears it when the VM settles.
+A second operation meanwhile gets :class:`pvc_core.errors.Busy`. A lock whose node has no live session
+is stale and is taken over.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from pvc_core.errors import Busy, InvalidRequest, NotFound
+from pvc_core.nodes import DaemonState, DomainState
+from pvc_core.vms import store
+from pvc_core.vms.model import MIGRATING, MigrationMethod, NodeSelector, Operation, VmRecord, VmState
+from pvc_core.vms.placement import NodeCapacity, capacities, choose_node
+from pvc_core.vms.xml import parse_domain, rename_domain
+from pvc_core.zk import paths
+
+if TYPE_CHECKING:
+    from pvc_core.client.cluster import Cluster, NodeView
+
+ProgressFn = Callable[[str], None]
+
+
+def _who() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:  # noqa: BLE001 - only a label
+        return "?"
+
+
+class Vms:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.zk = cluster.zk
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    def list(self, node: str | None = None, state: str | None = None, tag: str | None = None) -> list[VmRecord]:
+        """Every VM (filtered): two round trips whatever the count."""
+        records = store.list_all(self.zk)
+        return sorted(
+            (
+                r
+                for r in records
+                if (node is None or r.node == node)
+                and (state is None or r.state == state)
+                and (tag is None or tag in r.tags)
+            ),
+            key=lambda r: r.name,
+        )
+
+    def get(self, name: str) -> VmRecord:
+        return store.read(self.zk, store.resolve(self.zk, name))[0]
+
+    def dump(self, name: str) -> str:
+        return store.read_xml(self.zk, store.resolve(self.zk, name))
+
+    # -- placement --------------------------------------------------------------------------------------------
+
+    def capacities(self, ignore: str = "") -> dict[str, NodeCapacity]:
+        return capacities((_capacity(view) for view in self.cluster.nodes()), store.list_all(self.zk), ignore=ignore)
+
+    def _check_nodes(self, names: Iterable[str]) -> None:
+        known = {view.name for view in self.cluster.nodes()}
+        for name in names:
+            if name not in known:
+                raise NotFound(f"no node named '{name}' in this cluster")
+
+    # -- define, modify, remove -------------------------------------------------------------------------------
+
+    def define(
+        self,
+        xml: str,
+        target: str | None = None,
+        limit: Iterable[str] = (),
+        selector: str | None = None,
+        autostart: bool = False,
+        migration_method: str = MigrationMethod.NONE.value,
+        max_downtime_ms: int = 300,
+        tags: Iterable[str] = (),
+    ) -> VmRecord:
+        """Validate the XML and store the VM (state ``stop``) with a home node; nothing runs yet."""
+        domain = parse_domain(xml)
+        limit, tags = tuple(limit), tuple(dict.fromkeys(tags))
+        self._check_nodes([*limit, *([target] if target else [])])
+        _check_meta(selector, migration_method, max_downtime_ms)
+        record = VmRecord(
+            uuid=domain.uuid,
+            name=domain.name,
+            state=VmState.STOP.value,
+            node_limit=limit,
+            node_selector=selector,
+            autostart=autostart,
+            migration_method=migration_method,
+            max_downtime_ms=max_downtime_ms,
+            tags=tags,
+            memory_mib=domain.memory_mib,
+            vcpus=domain.vcpus,
+        )
+        if target and limit and target not in limit:
+            raise InvalidRequest(f"target node {target} is outside the VM's node limit ({', '.join(limit)})")
+        home = target or choose_node(record, self.capacities())
+        store.create(self.zk, record.with_(node=home), domain.xml)
+        return store.read(self.zk, domain.uuid)[0]
+
+    def modify(self, name: str, xml: str, restart: bool = False) -> VmRecord:
+        """Replace the domain XML (same UUID and name: use rename for the name); ``restart`` applies it."""
+        uuid = store.resolve(self.zk, name)
+        domain = parse_domain(xml)
+        current = store.read(self.zk, uuid)[0]
+        if domain.uuid != uuid:
+            raise InvalidRequest(f"the new XML's UUID {domain.uuid} is not VM {current.name}'s ({uuid})")
+        if domain.name != current.name:
+            raise InvalidRequest(f"the new XML names '{domain.name}'; use 'pvc vm rename' to rename {current.name}")
+        record = store.update(
+            self.zk, uuid, lambda r: r.with_(memory_mib=domain.memory_mib, vcpus=domain.vcpus), xml=domain.xml
+        )
+        if restart and record.state == VmState.START:
+            return self.set_state(name, VmState.RESTART)
+        return record
+
+    def meta(
+        self,
+        name: str,
+        limit: Iterable[str] | None = None,
+        selector: str | None = None,
+        autostart: bool | None = None,
+        migration_method: str | None = None,
+        max_downtime_ms: int | None = None,
+    ) -> VmRecord:
+        _check_meta(selector, migration_method, max_downtime_ms)
+        if limit is not None:
+            limit = tuple(limit)
+            self._check_nodes(limit)
+
+        def change(r: VmRecord) -> VmRecord:
+            return r.with_(
+                node_limit=r.node_limit if limit is None else tuple(limit),
+                node_selector=r.node_selector if selector is None else (selector or None),
+                autostart=r.autostart if autostart is None else autostart,
+                migration_method=r.migration_method if migration_method is None else migration_method,
+                max_downtime_ms=r.max_downtime_ms if max_downtime_ms is None else max_downtime_ms,
+            )
+
+        return store.update(self.zk, store.resolve(self.zk, name), change)
+
+    def rename(self, name: str, new_name: str) -> VmRecord:
+        from pvc_core.vms.model import NAME_PATTERN
+
+        if not NAME_PATTERN.match(new_name):
+            raise InvalidRequest(f"'{new_name}' is not a valid VM name (letters, digits, '.', '_', '-')")
+        uuid = store.resolve(self.zk, name)
+        record = store.read(self.zk, uuid)[0]
+        if record.state not in (VmState.STOP, VmState.DISABLE, VmState.FAIL):
+            raise InvalidRequest(f"VM {name} is in state {record.state}; stop it before renaming")
+        xml = rename_domain(store.read_xml(self.zk, uuid), new_name)
+        return store.update(self.zk, uuid, lambda r: r.with_(name=new_name), xml=xml)
+
+    def remove(self, name: str) -> VmRecord:
+        uuid = store.resolve(self.zk, name)
+        record = store.read(self.zk, uuid)[0]
+        if record.state not in (VmState.STOP, VmState.DISABLE, VmState.FAIL) or record.observed == "running":
+            raise InvalidRequest(f"VM {name} is in state {record.state}; stop it before removing it")
+        self._check_not_busy(record)
+        return store.remove(self.zk, uuid)
+
+    def tag(self, name: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> VmRecord:
+        adding, removing = tuple(add), set(remove)
+
+        def change(r: VmRecord) -> VmRecord:
+            tags = [t for t in r.tags if t not in removing]
+            return r.with_(tags=tuple(dict.fromkeys([*tags, *adding])))
+
+        return store.update(self.zk, store.resolve(self.zk, name), change)
+
+    # -- state changes ----------------------------------------------------------------------------------------
+
+    def _alive(self) -> set[str]:
+        return set(self.zk.children(paths.LIVENESS))
+
+    def _check_not_busy(self, record: VmRecord, alive: set[str] | None = None) -> None:
+        operation = record.operation
+        if operation is None:
+            return
+        if operation.node in (alive if alive is not None else self._alive()):
+            since = time.strftime("%H:%M:%S", time.localtime(operation.started))
+            raise Busy(
+                f"VM {record.name} is busy: {operation.kind} in progress on {operation.node} since {since}; "
+                "wait for it or retry later"
+            )
+
+    def set_state(self, name: str, state: VmState, target: str | None = None) -> VmRecord:
+        """Ask for a new state; the node that must act is chosen here and takes the operation lock."""
+        uuid = store.resolve(self.zk, name)
+        if target:
+            self._check_nodes([target])
+        alive = self._alive()
+        table = self.capacities(ignore=uuid)
+
+        def change(record: VmRecord) -> VmRecord | None:
+            self._check_not_busy(record, alive)
+            return _transition(record, state, target, table, alive)
+
+        return store.update(self.zk, uuid, change)
+
+    def start(self, name: str, target: str | None = None) -> VmRecord:
+        return self.set_state(name, VmState.START, target)
+
+    def shutdown(self, name: str) -> VmRecord:
+        return self.set_state(name, VmState.SHUTDOWN)
+
+    def stop(self, name: str) -> VmRecord:
+        return self.set_state(name, VmState.STOP)
+
+    def restart(self, name: str) -> VmRecord:
+        return self.set_state(name, VmState.RESTART)
+
+    def disable(self, name: str) -> VmRecord:
+        return self.set_state(name, VmState.DISABLE)
+
+    def migrate(self, name: str, target: str | None = None) -> VmRecord:
+        return self.set_state(name, VmState.MIGRATE, target)
+
+    def unmigrate(self, name: str) -> VmRecord:
+        return self.set_state(name, VmState.UNMIGRATE)
+
+    def move(self, name: str, target: str | None = None) -> VmRecord:
+        """Migrate for good: the VM's last node is forgotten, so unmigrate does not bring it back."""
+        record = self.migrate(name, target)
+        return store.update(self.zk, record.uuid, lambda r: r.with_(last_node=""))
+
+    # -- waiting ----------------------------------------------------------------------------------------------
+
+    def wait(self, name: str, timeout: float = 120.0, progress: ProgressFn | None = None) -> VmRecord:
+        """Wait until the VM's operation is over; raise with the reason if it ended in ``fail``."""
+        uuid = store.resolve(self.zk, name)
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            record = store.read(self.zk, uuid)[0]
+            line = f"{record.name}: {record.state} on {record.node or '-'}" + (
+                f" ({record.operation.kind} in progress)" if record.operation else ""
+            )
+            if progress is not None and line != last:
+                progress(line)
+                last = line
+            if record.operation is None and record.state not in MIGRATING and record.state != VmState.RESTART:
+                if record.state == VmState.FAIL:
+                    raise InvalidRequest(f"VM {record.name} failed: {record.failure_reason or 'no reason given'}")
+                if record.failure_reason and record.state == VmState.START and record.observed == "running":
+                    raise InvalidRequest(f"VM {record.name}: {record.failure_reason}")
+                return record
+            if time.monotonic() > deadline:
+                raise InvalidRequest(f"timed out after {timeout:g}s waiting for VM {record.name} ({line})")
+            time.sleep(0.1)
+
+
+def _check_meta(selector: str | None, migration_method: str | None, max_downtime_ms: int | None) -> None:
+    if selector and selector not in {s.value for s in NodeSelector}:
+        raise InvalidRequest(f"unknown node selector '{selector}' (one of {', '.join(s.value for s in NodeSelector)})")
+    if migration_method is not None and migration_method not in {m.value for m in MigrationMethod}:
+        raise InvalidRequest(
+            f"unknown migration method '{migration_method}' (one of {', '.join(m.value for m in MigrationMethod)})"
+        )
+    if max_downtime_ms is not None and max_downtime_ms < 1:
+        raise InvalidRequest("max downtime must be at least 1 ms")
+
+
+def _capacity(view: NodeView) -> NodeCapacity:
+    record = view.record
+    why = ""
+    if not view.alive or record.daemon_state != DaemonState.RUN:
+        why = f"not running (daemon state {record.daemon_state})"
+    elif record.domain_state not in (DomainState.READY, DomainState.UNFLUSH):
+        why = f"domain state {record.domain_state}"
+    elif "memory_total_mib" not in record.resources:
+        why = "has not reported its resources"
+    resources = record.resources
+    return NodeCapacity(
+        name=view.name,
+        ready=not why,
+        why_not=why,
+        memory_total_mib=int(resources.get("memory_total_mib", 0)),
+        memory_free_mib=int(resources.get("memory_free_mib", 0)),
+        load=float(resources.get("load", 0.0)),
+    )
+
+
+def _transition(
+    record: VmRecord, state: VmState, target: str | None, table: dict[str, NodeCapacity], alive: set[str]
+) -> VmRecord | None:
+    """The record after asking for ``state``, with the operation lock for the node that must act."""
+    now, by = time.time(), _who()
+
+    def locked(new: VmRecord, kind: str, executor: str) -> VmRecord:
+        operation = Operation(kind=kind, node=executor, started=now, by=by) if executor in alive else None
+        return new.with_(failure_reason="", operation=operation)
+
+    if state == VmState.START:
+        if record.state == VmState.START and record.observed == "running" and not target:
+            return None  # already running
+        node = target or record.node
+        home = table.get(node)
+        if (
+            home is None
+            or not home.ready
+            or not _fits(record, home)
+            or (record.node_limit and node not in record.node_limit)
+        ):
+            if target:
+                why = home.why_not if home and home.why_not else "the VM does not fit there or is outside its limit"
+                raise InvalidRequest(f"cannot start VM {record.name} on {target}: {why}")
+            node = choose_node(record, table)
+        return locked(record.with_(state=VmState.START.value, node=node), "start", node)
+    if state in (VmState.SHUTDOWN, VmState.STOP, VmState.DISABLE, VmState.RESTART):
+        if state != VmState.RESTART and record.state == state:
+            return None
+        if state == VmState.RESTART and record.state != VmState.START:
+            raise InvalidRequest(f"VM {record.name} is in state {record.state}; only a started VM can restart")
+        return locked(record.with_(state=state.value), state.value, record.node)
+    if state in (VmState.MIGRATE, VmState.UNMIGRATE):
+        if record.state != VmState.START:
+            raise InvalidRequest(f"VM {record.name} is in state {record.state}; only a started VM can migrate")
+        if state == VmState.UNMIGRATE:
+            if not record.last_node:
+                raise InvalidRequest(f"VM {record.name} has no previous node to return to")
+            destination = record.last_node
+            home = table.get(destination)
+            if home is None or not home.ready:
+                raise InvalidRequest(f"cannot unmigrate VM {record.name} to {destination}: not ready")
+            new = record.with_(state=VmState.UNMIGRATE.value, node=destination, last_node="")
+        else:
+            if target == record.node:
+                raise InvalidRequest(f"VM {record.name} already runs on {target}")
+            if target:
+                home = table.get(target)
+                if home is None or not home.ready:
+                    why = home.why_not if home else "unknown node"
+                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: {why}")
+                if record.node_limit and target not in record.node_limit:
+                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: outside its node limit")
+                if not _fits(record, home):
+                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: it does not fit there")
+                destination = target
+            else:
+                destination = choose_node(record, table, exclude=[record.node])
+            new = record.with_(state=VmState.MIGRATE.value, node=destination, last_node=record.node)
+        return locked(new, new.state, record.node)
+    raise InvalidRequest(f"cannot ask for state '{state}'")
+
+
+def _fits(record: VmRecord, node: NodeCapacity) -> bool:
+    return node.provisioned_mib + record.memory_mib <= node.memory_total_mib

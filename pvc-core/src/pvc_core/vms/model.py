@@ -1,0 +1,133 @@
+"""The VM record: one JSON summary znode per VM, the domain XML beside it, and the states it goes through."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
+
+
+class VmState(enum.StrEnum):
+    """What PVC wants of the VM (written by clients; moved on by the owning node)."""
+
+    START = "start"
+    RESTART = "restart"
+    SHUTDOWN = "shutdown"
+    STOP = "stop"
+    DISABLE = "disable"
+    MIGRATE = "migrate"
+    MIGRATE_LIVE = "migrate-live"
+    UNMIGRATE = "unmigrate"
+    FAIL = "fail"
+
+
+MIGRATING = frozenset({VmState.MIGRATE, VmState.MIGRATE_LIVE, VmState.UNMIGRATE})
+# states the owning node settles in: an operation ends when the VM reaches one
+SETTLED = frozenset({VmState.START, VmState.STOP, VmState.DISABLE, VmState.FAIL})
+
+
+class NodeSelector(enum.StrEnum):
+    """How a node is chosen for a VM among those where it fits."""
+
+    MEM = "mem"  # most free memory
+    MEMPROV = "memprov"  # least memory provisioned to VMs
+    LOAD = "load"  # lowest load average
+    VCPUS = "vcpus"  # fewest vCPUs provisioned
+    VMS = "vms"  # fewest VMs
+
+
+class MigrationMethod(enum.StrEnum):
+    NONE = "none"  # no preference (the default): live, falling back to shutdown + start when live fails
+    LIVE = "live"  # live only: when live migration fails, the VM stays where it runs
+    SHUTDOWN = "shutdown"  # always shut down here and start there
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The one operation in progress on a VM: held until the owning node settles the VM."""
+
+    kind: str
+    node: str  # the node expected to carry it out (its liveness makes the lock valid)
+    started: float
+    by: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Operation | None:
+        if not data:
+            return None
+        return cls(
+            kind=str(data["kind"]), node=str(data["node"]), started=float(data["started"]), by=str(data.get("by", ""))
+        )
+
+
+@dataclass(frozen=True)
+class VmRecord:
+    uuid: str
+    name: str
+    state: str = VmState.STOP.value
+    node: str = ""
+    last_node: str = ""
+    node_limit: tuple[str, ...] = ()
+    node_selector: str | None = None
+    autostart: bool = False
+    migration_method: str = MigrationMethod.NONE.value
+    max_downtime_ms: int = 300
+    tags: tuple[str, ...] = ()
+    memory_mib: int = 0
+    vcpus: int = 1
+    failure_reason: str = ""
+    observed: str = ""  # what the hypervisor on its node last reported: running, shutoff, ...
+    operation: Operation | None = None
+    flushed_from: str = ""  # set when a flush moved it: node ready brings it back
+    last_migration: dict[str, Any] = field(default_factory=dict)  # seconds, downtime_ms, live
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["node_limit"] = list(self.node_limit)
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VmRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["node_limit"] = tuple(data.get("node_limit", ()))
+        known["tags"] = tuple(data.get("tags", ()))
+        known["operation"] = Operation.from_dict(data.get("operation"))
+        return cls(**known)
+
+    def with_(self, **changes: Any) -> VmRecord:
+        return replace(self, **changes)
+
+    @property
+    def running_expected(self) -> bool:
+        return self.state in (VmState.START, VmState.RESTART) or self.state in MIGRATING
+
+    def summary(self) -> dict[str, Any]:
+        """What ``vm list`` shows."""
+        return {
+            "name": self.name,
+            "uuid": self.uuid,
+            "state": self.state,
+            "node": self.node,
+            "last_node": self.last_node,
+            "observed": self.observed,
+            "memory_mib": self.memory_mib,
+            "vcpus": self.vcpus,
+            "tags": list(self.tags),
+            "failure_reason": self.failure_reason,
+            "busy": self.operation.kind if self.operation else "",
+        }
+
+
+@dataclass(frozen=True)
+class VmView:
+    """A VM as the bindings return it: the record and, on request, its XML."""
+
+    record: VmRecord
+    xml: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
