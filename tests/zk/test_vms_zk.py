@@ -249,3 +249,17 @@ def test_the_vm_commands_of_pvc(vm_cluster: Cluster, tmp_path: object) -> None:
     flushed = run_pvc("node", "flush", "hv3", "--wait", env=env)
     assert flushed.returncode == 0 and "hv3: flushed" in flushed.stdout
     assert run_pvc("node", "ready", "hv3", "--wait", env=env).returncode == 0
+
+
+def test_listing_reads_the_same_fixed_number_of_znodes_whatever_the_vm_count(vm_cluster: Cluster) -> None:
+    def cost() -> tuple[int, int]:
+        before = (vm_cluster.zk.requests, vm_cluster.zk.round_trips)
+        vm_cluster.vms.list()
+        return vm_cluster.zk.requests - before[0], vm_cluster.zk.round_trips - before[1]
+
+    vm_cluster.vms.define(domain_xml("count0"))
+    few = cost()
+    for i in range(1, 25):
+        vm_cluster.vms.define(domain_xml(f"count{i}"))
+    assert cost() == few == (paths.SUMMARY_BUCKETS, 1)
+    assert len(vm_cluster.vms.list()) == 25

@@ -1,8 +1,14 @@
-"""VM records in ZooKeeper: reads in a bounded number of round trips, writes as compare-and-set transactions
-that keep the name index and the per-node placement index consistent with the records."""
+"""VM records in ZooKeeper: reads in a bounded number of requests, writes as compare-and-set transactions.
+
+A VM's record lives at ``/domains/UUID`` (what its node watches) and, written in the same transaction, in
+one of 64 summary buckets (``/domain_summaries/NN``, a JSON map UUID -> record), so listing every VM reads
+64 znodes whatever the count. The name index and the per-node placement index change in the same
+transactions too, so they never disagree with the records.
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,13 +53,27 @@ def read_xml(zk: ZkSession, uuid: str) -> str:
 
 
 def list_all(zk: ZkSession) -> list[VmRecord]:
-    """Every VM: two sequential round trips (the children, then every summary pipelined)."""
-    uuids = zk.children(paths.DOMAINS)
+    """Every VM: one round trip of 64 pipelined bucket reads, whatever the count."""
     records = []
-    for uuid, found in zip(uuids, zk.get_many([paths.domain(u) for u in uuids]), strict=True):
-        if found is not None:
-            records.append(_decode_record(uuid, found[0]))
+    for found in zk.get_many(paths.summary_buckets()):
+        for uuid, raw in (decode(found[0]) or {}).items() if found else ():
+            raw.setdefault("uuid", uuid)
+            records.append(VmRecord.from_dict(raw))
     return records
+
+
+def _bucket(zk: ZkSession, uuid: str) -> tuple[dict[str, Any], int]:
+    path = paths.summary_bucket(uuid)
+    found = zk.get(path)
+    if found is None:  # a tree from before the buckets: create it on first use
+        zk.ensure(path)
+        found = zk.get(path)
+        assert found is not None
+    return (decode(found[0]) or {}), found[1].version
+
+
+def _write_bucket(transaction: Any, uuid: str, bucket: dict[str, Any], version: int) -> None:
+    transaction.set_data(paths.summary_bucket(uuid), encode(bucket), version=version)
 
 
 def list_on(zk: ZkSession, node: str) -> list[str]:
@@ -71,8 +91,11 @@ def create(zk: ZkSession, record: VmRecord, xml: str) -> None:
         zk.ensure(paths.placement(record.node))
     now = time.time()
     record = record.with_(created_at=now, updated_at=now)
+    bucket, bucket_version = _bucket(zk, record.uuid)
+    bucket[record.uuid] = record.to_dict()
     transaction = zk.transaction()
     transaction.create(paths.domain(record.uuid), encode(record.to_dict()))
+    _write_bucket(transaction, record.uuid, bucket, bucket_version)
     transaction.create(paths.domain_xml(record.uuid), xml.encode())
     transaction.create(paths.domain_name(record.name), record.uuid.encode())
     if record.node:
@@ -80,6 +103,8 @@ def create(zk: ZkSession, record: VmRecord, xml: str) -> None:
     try:
         zk.commit(transaction, f"define VM {record.name}")
     except Conflict as exc:
+        if zk.exists(paths.domain(record.uuid)) is None and zk.exists(paths.domain_name(record.name)) is None:
+            return create(zk, record, xml)  # only its summary bucket moved meanwhile: again
         raise InvalidRequest(f"VM '{record.name}' ({record.uuid}) already exists (defined concurrently)") from exc
 
 
@@ -96,14 +121,17 @@ def update(
     ``change`` gets the current record and returns the new one (or None: nothing to write). It may raise
     (a :class:`pvc_core.errors.Busy`, say) to refuse; it is re-run on a concurrent change.
     """
-    for _ in range(attempts):
+    for attempt in range(attempts):
         record, version = read(zk, uuid)
         new = change(record)
         if new is None or (new == record and xml is None):
             return record
         new = new.with_(updated_at=time.time())
+        bucket, bucket_version = _bucket(zk, uuid)
+        bucket[uuid] = new.to_dict()
         transaction = transaction_factory() if transaction_factory is not None else zk.transaction()
         transaction.set_data(paths.domain(uuid), encode(new.to_dict()), version=version)
+        _write_bucket(transaction, uuid, bucket, bucket_version)
         if xml is not None:
             transaction.set_data(paths.domain_xml(uuid), xml.encode())
         if new.node != record.node:
@@ -120,14 +148,30 @@ def update(
         try:
             zk.commit(transaction, f"update VM {record.name}")
         except (Conflict, NoNodeError):
+            # another write to this VM or to a VM sharing its bucket: back off a little, then again
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
             continue
         return new
     raise Conflict(f"VM {uuid}'s record kept changing; gave up after {attempts} attempts")
 
 
-def remove(zk: ZkSession, uuid: str) -> VmRecord:
+def remove(zk: ZkSession, uuid: str, attempts: int = 20) -> VmRecord:
+    for attempt in range(attempts):
+        try:
+            return _remove(zk, uuid)
+        except (Conflict, NoNodeError):
+            if zk.exists(paths.domain(uuid)) is None:
+                raise
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+    raise Conflict(f"VM {uuid} kept changing while being removed; gave up after {attempts} attempts")
+
+
+def _remove(zk: ZkSession, uuid: str) -> VmRecord:
     record, version = read(zk, uuid)
+    bucket, bucket_version = _bucket(zk, uuid)
+    bucket.pop(uuid, None)
     transaction = zk.transaction()
+    _write_bucket(transaction, uuid, bucket, bucket_version)
     for child in zk.children(paths.domain(uuid)):
         transaction.delete(f"{paths.domain(uuid)}/{child}")
     transaction.delete(paths.domain(uuid), version=version)

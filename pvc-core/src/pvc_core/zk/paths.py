@@ -17,6 +17,8 @@ HANDOVER = "/coordinators/handover"
 REQUEST = "/coordinators/request"
 PLUGINS = "/plugins"
 DOMAIN_NAMES = "/domain_names"
+DOMAIN_SUMMARIES = "/domain_summaries"
+SUMMARY_BUCKETS = 64
 PLACEMENT = "/placement"
 
 
@@ -42,6 +44,15 @@ def plugin_root(owner: str) -> str:
 def domain(uuid: str) -> str:
     """The VM's summary znode: one JSON document (state, node, metadata, operation in progress)."""
     return f"{DOMAINS}/{uuid}"
+
+
+def summary_bucket(uuid: str) -> str:
+    """The bucket holding a copy of the VM's record, so that listing every VM reads 64 znodes, not one per VM."""
+    return f"{DOMAIN_SUMMARIES}/{int(uuid.replace('-', '')[:8], 16) % SUMMARY_BUCKETS:02d}"
+
+
+def summary_buckets() -> list[str]:
+    return [f"{DOMAIN_SUMMARIES}/{index:02d}" for index in range(SUMMARY_BUCKETS)]
 
 
 def domain_xml(uuid: str) -> str:

@@ -167,9 +167,11 @@ def _v1_to_v2(zk: ZkSession) -> None:
 
 
 def _v2_to_v3(zk: ZkSession) -> None:
-    """v3 adds the VM indexes: name -> UUID, and node -> the UUIDs of the VMs it owns."""
-    for path in (paths.DOMAIN_NAMES, paths.PLACEMENT):
+    """v3 adds the VM indexes: name -> UUID, node -> the UUIDs of the VMs it owns, and the summary buckets."""
+    for path in (paths.DOMAIN_NAMES, paths.PLACEMENT, paths.DOMAIN_SUMMARIES):
         zk.ensure(path)
+    for path in paths.summary_buckets():
+        zk.ensure(path, b"{}")
 
 
 CORE_SCHEMA = Schema(
@@ -182,6 +184,8 @@ CORE_SCHEMA = Schema(
         paths.DOMAINS,
         paths.DOMAIN_NAMES,
         paths.PLACEMENT,
+        paths.DOMAIN_SUMMARIES,
+        *paths.summary_buckets(),
         paths.COORDINATORS,
         paths.PLUGINS,
     ),

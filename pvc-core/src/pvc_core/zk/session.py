@@ -73,6 +73,10 @@ class ZkSession:
         self.operation_timeout = operation_timeout
         self._listener = listener
         self._lost = False
+        # what this session asked of ZooKeeper: requests sent, and round trips waited for (a pipelined batch
+        # of requests is one round trip); the benchmarks read these
+        self.requests = 0
+        self.round_trips = 0
         self._lock = threading.Lock()
         self.client = KazooClient(
             hosts=hosts,
@@ -131,6 +135,8 @@ class ZkSession:
     def wait(self, result: Any, what: str, timeout: float | None = None) -> Any:
         """Wait for an async result; translate timeouts and connection failures into one-line errors."""
         limit = self.operation_timeout if timeout is None else timeout
+        self.requests += 1
+        self.round_trips += 1
         try:
             return result.get(timeout=limit)
         except KazooTimeoutError as exc:
@@ -167,6 +173,8 @@ class ZkSession:
         """Read many znodes pipelined: one round trip's latency, not one per path."""
         pending = [self.client.get_async(path) for path in paths]
         results: list[tuple[bytes, ZnodeStat] | None] = []
+        if pending:  # counted as one round trip: every request is on the wire before the first answer is read
+            self.round_trips -= len(pending) - 1
         for path, result in zip(paths, pending, strict=True):
             try:
                 data, stat = self.wait(result, f"get {path}")
