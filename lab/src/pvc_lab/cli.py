@@ -33,13 +33,16 @@ def lab() -> None:
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the nodes.")
 def up(state_dir: str | None, timeout: float) -> None:
     """Build the lab: ZooKeeper ensemble, node namespaces on a bridge, a pvcd per node."""
+    from pvc_core.errors import PvcError
+    from pvc_lab.guest import GuestError
     from pvc_lab.lab import LabError
+    from pvc_lab.libvirt import LibvirtdError
     from pvc_lab.netns import NetnsError
     from pvc_lab.zookeeper import ZooKeeperError
 
     try:
         _lab(state_dir).up(progress=lambda line: click.echo(f"lab: {line}"), timeout=timeout)
-    except (LabError, NetnsError, ZooKeeperError) as exc:
+    except (LabError, NetnsError, ZooKeeperError, LibvirtdError, GuestError, PvcError) as exc:
         raise click.ClickException(f"lab up failed: {exc} (clean up with 'pvc lab down')") from exc
 
 

@@ -6,9 +6,12 @@ Layout (defaults)::
         |
     pvclab-sw    bridge br0  <- pvclab0-br, hv1-br, hv2-br, hv3-br
         |
-    pvclab-hv1   eth0 10.73.0.11/24   pvcd (config, log, pid in STATE/hv1/)
-    pvclab-hv2   eth0 10.73.0.12/24   pvcd
-    pvclab-hv3   eth0 10.73.0.13/24   pvcd
+    pvclab-hv1   eth0 10.73.0.11/24   libvirtd (own mount namespace, :16509) + QEMU guests, pvcd
+    pvclab-hv2   eth0 10.73.0.12/24   libvirtd + guests, pvcd
+    pvclab-hv3   eth0 10.73.0.13/24   libvirtd + guests, pvcd
+
+Each node's files (config, logs, PIDs, libvirt's directories) are under STATE/NODE/; the guests' serial
+consoles are logged to STATE/console/UUID.log.
 
 Each node reaches ZooKeeper only over the lab bridge, as a real node does over its cluster network: taking
 a node's link down or killing its processes is a real fault. Everything the lab makes is recorded in
@@ -29,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvc_lab import netns
+from pvc_lab import guest, netns
+from pvc_lab.libvirt import Libvirtd, write_identities
 from pvc_lab.processes import cmdline, is_running, read_pid, terminate
 from pvc_lab.zookeeper import ZooKeeper
 
@@ -48,6 +52,8 @@ class LabSettings:
     nodes: int = 3
     zookeeper_port: int = 22181
     connection_name: str = "lab"
+    libvirt: bool = True  # a libvirtd per node, and the libvirt compute driver
+    vms: int = 2  # demo guests defined and started by up
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -62,6 +68,8 @@ class LabSettings:
         settings.prefix = os.environ.get("PVC_LAB_PREFIX") or settings.prefix
         settings.subnet = os.environ.get("PVC_LAB_SUBNET") or settings.subnet
         settings.zookeeper_port = int(os.environ.get("PVC_LAB_ZK_PORT") or settings.zookeeper_port)
+        if os.environ.get("PVC_LAB_VMS"):
+            settings.vms = int(os.environ["PVC_LAB_VMS"])
         return settings
 
     @property
@@ -118,6 +126,20 @@ class Lab:
     def node_dir(self, node: str) -> Path:
         return self.state / node
 
+    def libvirtd(self, node: str) -> Libvirtd:
+        index = self.settings.node_names().index(node)
+        return Libvirtd(
+            self.node_dir(node),
+            self.settings.netns_of(node),
+            self.settings.node_address(index),
+            index,
+            self.state / "identities",
+        )
+
+    @property
+    def console_dir(self) -> Path:
+        return self.state / "console"
+
     # -- up -------------------------------------------------------------------------------------------------
 
     def up(self, progress: Any = print, timeout: float = 60.0) -> None:
@@ -139,13 +161,40 @@ class Lab:
             if cluster.zk.exists("/schema/version") is None:
                 cluster.init()
                 progress("cluster: initialised")
+        if self.settings.libvirt:
+            write_identities(self.state / "identities")
+            for node in self.settings.node_names():
+                self.libvirtd(node).start()
+            progress(f"libvirt: a libvirtd per node, migration over {self.settings.subnet}")
         for index, node in enumerate(self.settings.node_names()):
             self.start_node(node, index)
         progress(f"nodes: {', '.join(self.settings.node_names())} starting pvcd")
         with Cluster.connect(self.hosts) as cluster:
             cluster.wait_for_nodes(self.settings.nodes, timeout)
-        self._remember_connection()
+            self._remember_connection()
+            if self.settings.libvirt and self.settings.vms:
+                self._demo_vms(cluster, progress, timeout)
         progress(f"lab up in {time.monotonic() - started:.1f}s; connection '{self.settings.connection_name}' added")
+
+    def guest_image(self) -> tuple[Path, Path]:
+        """The guest kernel (cached) and the lab's initramfs (built into the state dir)."""
+        vmlinuz, modules = guest.kernel()
+        initrd = self.state / "guest" / "initrd.gz"
+        if not initrd.exists():
+            guest.initramfs(initrd, modules)
+        return vmlinuz, initrd
+
+    def _demo_vms(self, cluster: Any, progress: Any, timeout: float) -> None:
+        vmlinuz, initrd = self.guest_image()
+        names = self.settings.node_names()
+        for i in range(self.settings.vms):
+            name = f"demo{i + 1}"
+            if name not in {r.name for r in cluster.vms.list()}:
+                cluster.vms.define(guest.domain_xml(name, vmlinuz, initrd), target=names[i % len(names)])
+            cluster.vms.start(name)
+        for i in range(self.settings.vms):
+            record = cluster.vms.wait(f"demo{i + 1}", timeout=timeout)
+            progress(f"vm: {record.name} running on {record.node}")
 
     def _network(self) -> None:
         s = self.settings
@@ -168,6 +217,15 @@ class Lab:
             "zookeeper": {"hosts": self.hosts},
             "logging": {"format": "json"},
         }
+        if self.settings.libvirt:
+            libvirtd = self.libvirtd(node)
+            config["drivers"] = {"compute": "libvirt"}
+            config["compute_libvirt"] = {
+                "uri": libvirtd.uri,
+                "migration_uri": libvirtd.migration_uri,
+                "console_dir": str(self.console_dir),
+            }
+            config["vms"] = {"shutdown_timeout": 30.0}
         for key, value in self.settings.extra_config.items():
             config[key] = value
         return config
@@ -235,6 +293,7 @@ class Lab:
                 "netns": self.settings.netns_of(node),
                 "netns_present": self.settings.netns_of(node) in present,
                 "pvcd_pid": self.node_pid(node),
+                "libvirtd_pid": self.libvirtd(node).pid(),
             }
             for node in self.settings.node_names()
         ]
@@ -255,6 +314,9 @@ class Lab:
             "netns": [name for name in netns.list_netns() if name.startswith(prefix)],
             "zookeeper_pids": [pid for m in self.zookeeper.members if (pid := self.zookeeper.pid(m)) is not None],
             "pvcd_pids": [pid for node in self.settings.node_names() if (pid := self.node_pid(node)) is not None],
+            "libvirtd_pids": [
+                pid for node in self.settings.node_names() if (pid := self.libvirtd(node).pid()) is not None
+            ],
             "uplink": netns.link_exists(self.settings.uplink),
             "state_dir": self.state.exists(),
         }
@@ -264,6 +326,8 @@ class Lab:
             raise LabError("removing the lab needs root (network namespaces); run it with sudo")
         for node in self.settings.node_names():
             self.stop_node(node)
+        for node in self.settings.node_names():
+            self.libvirtd(node).stop()  # its QEMU guests go with the namespace below
         prefix = f"{self.settings.prefix}-"
         for name in netns.list_netns():
             if name.startswith(prefix):
