@@ -311,3 +311,19 @@ _state_command("disable", "Shut the VM down and keep it out of autostart and rec
 _state_command("migrate", "Move the running VM to another node (live when its method allows).", targeted=True)
 _state_command("unmigrate", "Move a migrated VM back to the node it came from.")
 _state_command("move", "Migrate the VM for good (unmigrate will not bring it back).", targeted=True)
+
+
+@vm.command()
+@vm_argument
+@click.option("-n", "--lines", default=50, show_default=True, type=click.IntRange(min=1, max=10000))
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until interrupted.")
+@click.pass_obj
+def log(obj: CliContext, name: str, lines: int, follow: bool) -> None:
+    """The VM's serial console: the last lines, from the node that runs it."""
+    with obj.cluster() as client:
+        try:
+            for batch in client.vms.console(name, lines=lines, follow=follow):
+                for line in batch:
+                    click.echo(line)
+        except KeyboardInterrupt:
+            pass

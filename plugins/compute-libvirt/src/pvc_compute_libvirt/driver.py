@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.etree import ElementTree
@@ -13,7 +12,7 @@ from xml.etree import ElementTree
 from pydantic import BaseModel, ConfigDict, Field
 
 from pvc_core.config import ConfigSection
-from pvc_core.roles.compute import ComputeDriver, ComputeError, MigrationResult
+from pvc_core.roles.compute import ComputeDriver, ComputeError, ConsoleChunk, MigrationResult
 
 if TYPE_CHECKING:
     from pvc_core.host import Host
@@ -232,13 +231,23 @@ class LibvirtCompute(ComputeDriver):
     def console_path(self, uuid: str) -> Path:
         return Path(self.settings.console_dir) / f"{uuid}.log"
 
-    def console(self, uuid: str, lines: int) -> list[str]:
+    def console(self, uuid: str, lines: int, offset: int | None = None) -> ConsoleChunk:
         path = self.console_path(uuid)
         try:
-            with path.open(errors="replace") as source:
-                return [line.rstrip("\n") for line in deque(source, maxlen=lines)]
+            with path.open("rb") as source:
+                end = source.seek(0, 2)
+                tail = offset is None or offset > end  # the last lines (or the log was replaced)
+                start = max(0, end - lines * 256) if tail else int(offset or 0)
+                source.seek(start)
+                data = source.read(end - start)
         except OSError:
-            return []
+            return ConsoleChunk(lines=[], offset=offset or 0)
+        if tail and start > 0:  # began mid-line: drop the partial first line
+            cut = data.find(b"\n") + 1
+            data, start = data[cut:], start + cut
+        complete = data[: data.rfind(b"\n") + 1]  # whole lines only: a partial one is read next time
+        text = complete.decode(errors="replace").splitlines()
+        return ConsoleChunk(lines=text[-lines:], offset=start + len(complete))
 
     def stats(self, uuid: str) -> dict[str, Any]:
         domain = self._domain(uuid)

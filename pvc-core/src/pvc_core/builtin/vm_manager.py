@@ -33,6 +33,7 @@ from pvc_core.roles.compute import ComputeDriver, ComputeError
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, VmState
 from pvc_core.zk import paths
+from pvc_core.zk.session import encode
 
 PLUGIN = "builtin.vm-manager"
 RUNNING = ("running", "paused", "blocked", "pmsuspended")
@@ -62,6 +63,7 @@ class VmManager:
         self._busy: set[str] = set()
         self._dirty: set[str] = set()
         self._watched: dict[str, WatchHandle] = {}
+        self._consoles: set[str] = set()
         self._flush_thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -70,6 +72,7 @@ class VmManager:
     def start(self) -> None:
         self.adopt()
         self.host.watches.children(paths.placement(self.node), "vm placement", self.on_placement)
+        self.host.watches.children(paths.console_requests(self.node), "vm console", self.on_console_requests)
         self.host.call_later(self.settings.resync_interval, "vm resync", self.resync)
 
     def stop(self) -> None:
@@ -103,6 +106,35 @@ class VmManager:
         for uuid in set(self._watched) - current:
             self._watched.pop(uuid).cancel()
             self.schedule(uuid)  # it left this node: as the migration source there may be work to do
+
+    def on_console_requests(self, names: list[str]) -> None:
+        for name in names:
+            with self._lock:
+                if name in self._consoles:
+                    continue
+                self._consoles.add(name)
+            threading.Thread(target=self._serve_console, args=(name,), name=f"pvc-console-{name}", daemon=True).start()
+
+    def _serve_console(self, name: str) -> None:
+        """Answer one console request; for ``follow``, keep appending until the client removes it."""
+        path = f"{paths.console_requests(self.node)}/{name}"
+        uuid = name.split(".", 1)[0]
+        try:
+            request = self.zk.get_json(path) or {}
+            lines, follow = int(request.get("lines", 50)), bool(request.get("follow", False))
+            chunk = self.driver.console(uuid, lines)
+            sequence = 1
+            self.zk.set(path, encode({"sequence": sequence, "lines": chunk.lines, "node": self.node}))
+            while follow and not self._stopping.wait(0.5) and self.zk.exists(path) is not None:
+                chunk = self.driver.console(uuid, lines, chunk.offset)
+                if chunk.lines:
+                    sequence += 1
+                    self.zk.set(path, encode({"sequence": sequence, "lines": chunk.lines, "node": self.node}))
+        except PvcError as exc:  # the client went away (its ephemeral request with it), or ZooKeeper did
+            self.log.debug("console_request_ended", request=name, reason=str(exc))
+        finally:
+            with self._lock:
+                self._consoles.discard(name)
 
     def _on_vm_change(self, uuid: str, _data: bytes | None, _stat: Any) -> None:
         self.schedule(uuid)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from pvc_core.errors import Busy, InvalidRequest, NotFound
@@ -235,6 +235,41 @@ class Vms:
         """Migrate for good: the VM's last node is forgotten, so unmigrate does not bring it back."""
         record = self.migrate(name, target)
         return store.update(self.zk, record.uuid, lambda r: r.with_(last_node=""))
+
+    # -- console ----------------------------------------------------------------------------------------------
+
+    def console(
+        self, name: str, lines: int = 50, follow: bool = False, timeout: float = 10.0
+    ) -> Iterator[Sequence[str]]:
+        """The VM's serial console from the node that runs it: the last ``lines`` lines, then (``follow``)
+        each batch of new lines as it comes, until the caller stops iterating."""
+        import secrets
+
+        from pvc_core.zk.session import decode, encode
+
+        record = store.read(self.zk, store.resolve(self.zk, name))[0]
+        if not record.node:
+            raise InvalidRequest(f"VM {record.name} has no node")
+        if record.node not in self._alive():
+            raise InvalidRequest(f"node {record.node}, which holds VM {record.name}, is not running")
+        path = f"{paths.console_requests(record.node)}/{record.uuid}.{secrets.token_hex(4)}"
+        self.zk.ensure(paths.console_requests(record.node))
+        self.zk.create(path, encode({"lines": lines, "follow": follow}), ephemeral=True)
+        try:
+            seen, deadline = 0, time.monotonic() + timeout
+            while True:
+                answer = decode((self.zk.get(path) or (b"", None))[0]) or {}
+                sequence = int(answer.get("sequence", 0))
+                if sequence > seen:
+                    seen, deadline = sequence, time.monotonic() + timeout
+                    yield list(answer.get("lines", []))
+                    if not follow:
+                        return
+                elif not follow and time.monotonic() > deadline:
+                    raise InvalidRequest(f"node {record.node} did not answer for VM {record.name}'s console")
+                time.sleep(0.2)
+        finally:
+            self.zk.delete(path)
 
     # -- waiting ----------------------------------------------------------------------------------------------
 

@@ -21,6 +21,12 @@ class ComputeError(PvcError):
 
 
 @dataclass(frozen=True)
+class ConsoleChunk:
+    lines: list[str]
+    offset: int  # where the next read starts (a byte offset in the console log)
+
+
+@dataclass(frozen=True)
 class MigrationResult:
     seconds: float  # wall time of the migration call
     downtime_ms: float | None  # what the hypervisor reports, when it does
@@ -64,8 +70,9 @@ class ComputeDriver(Driver):
         """Live-migrate the running domain to the hypervisor at ``target_uri`` (peer to peer)."""
 
     @abstractmethod
-    def console(self, uuid: str, lines: int) -> list[str]:
-        """The last ``lines`` lines of the domain's serial console (empty when there is none)."""
+    def console(self, uuid: str, lines: int, offset: int | None = None) -> ConsoleChunk:
+        """The domain's serial console: the last ``lines`` lines (``offset`` None), or what was written since
+        ``offset`` (at most ``lines`` lines). Empty when the domain has no console log here."""
 
     @abstractmethod
     def stats(self, uuid: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ HANDOVER = "/coordinators/handover"
 REQUEST = "/coordinators/request"
 PLUGINS = "/plugins"
 DOMAIN_NAMES = "/domain_names"
+CONSOLE = "/console"
 DOMAIN_SUMMARIES = "/domain_summaries"
 SUMMARY_BUCKETS = 64
 PLACEMENT = "/placement"
@@ -53,6 +54,11 @@ def summary_bucket(uuid: str) -> str:
 
 def summary_buckets() -> list[str]:
     return [f"{DOMAIN_SUMMARIES}/{index:02d}" for index in range(SUMMARY_BUCKETS)]
+
+
+def console_requests(node: str) -> str:
+    """Ephemeral requests for VM consoles on a node: ``/console/NODE/UUID.TOKEN`` (the node writes answers)."""
+    return f"{CONSOLE}/{node}"
 
 
 def domain_xml(uuid: str) -> str:
