@@ -66,6 +66,19 @@ def status(state_dir: str | None, output_format: str) -> None:
 
 @lab.command()
 @state_option
+def demo(state_dir: str | None) -> None:
+    """Walk through the lab: nodes, VMs, and a live migration while the guest keeps counting."""
+    from pvc_core.errors import PvcError
+    from pvc_lab.lab import LabError
+
+    try:
+        _lab(state_dir).demo(progress=lambda line: click.echo(f"demo: {line}"))
+    except (LabError, PvcError) as exc:
+        raise click.ClickException(f"lab demo failed: {exc}") from exc
+
+
+@lab.command()
+@state_option
 def down(state_dir: str | None) -> None:
     """Remove every process, namespace and file the lab made (also after a crash)."""
     from pvc_lab.lab import LabError

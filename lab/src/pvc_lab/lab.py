@@ -44,6 +44,13 @@ class LabError(RuntimeError):
     pass
 
 
+def _ticks(cluster: Any, vm: str) -> tuple[int, int]:
+    """The last tick the guest printed on its console, and how many times it booted."""
+    lines = next(iter(cluster.vms.console(vm, lines=2000)))
+    ticks = [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("pvc-guest tick ")]
+    return (ticks[-1] if ticks else 0), sum(1 for line in lines if line.startswith("pvc-guest boot"))
+
+
 @dataclass
 class LabSettings:
     state_dir: Path = DEFAULT_STATE_DIR
@@ -273,6 +280,45 @@ class Lab:
         connections.add(
             self.settings.connection_name, self.hosts, make_default=default in (None, self.settings.connection_name)
         )
+
+    # -- demo -----------------------------------------------------------------------------------------------
+
+    def demo(self, progress: Any = print, vm: str = "demo1") -> dict[str, Any]:
+        """Show the cluster, then live-migrate a running guest while its serial counter keeps counting."""
+        from pvc_core.client import Cluster
+
+        with Cluster.connect(self.hosts) as cluster:
+            for view in cluster.nodes():
+                role = "primary" if view.is_primary else view.coordinator_state
+                progress(f"node {view.name}: {view.daemon_state}, {role}, {view.record.domain_state}")
+            for record in cluster.vms.list():
+                progress(f"vm {record.name}: {record.state} on {record.node} ({record.observed})")
+            record = cluster.vms.get(vm)
+            if record.observed != "running":
+                raise LabError(f"VM {vm} is not running (pvc lab up starts it)")
+            before, boots_before = _ticks(cluster, vm)
+            progress(f"{vm}: console says tick {before}")
+            target = next(n for n in self.settings.node_names() if n != record.node)
+            progress(f"{vm}: live-migrating {record.node} -> {target} ...")
+            cluster.vms.migrate(vm, target)
+            migrated = cluster.vms.wait(vm, timeout=120)
+            time.sleep(2.5)
+            after, boots_after = _ticks(cluster, vm)
+            figures = dict(migrated.last_migration)
+            progress(
+                f"{vm}: now on {migrated.node}; migration took {figures.get('seconds')} s, downtime "
+                f"{figures.get('downtime_ms')} ms; counter went on from tick {before} to tick {after}, "
+                f"{'no reboot' if boots_after == boots_before else 'REBOOTED'}"
+            )
+            return {
+                "vm": vm,
+                "from": record.node,
+                "to": migrated.node,
+                "tick_before": before,
+                "tick_after": after,
+                "rebooted": boots_after != boots_before,
+                **figures,
+            }
 
     # -- status ---------------------------------------------------------------------------------------------
 
