@@ -155,8 +155,11 @@ def test_a_restarted_pvcd_adopts_running_guests_without_restarting_them(lab: Lab
     os.kill(pid, signal.SIGKILL)  # pvcd dies; libvirtd and the guest go on
     wait_until(lambda: lab.node_pid("hv2") is None, what="pvcd gone")
     lab.start_node("hv2")
-    wait_until(lambda: cluster.node("hv2").alive and cluster.node("hv2").daemon_state == "run", timeout=30,
-               what="hv2's pvcd back")
+    wait_until(
+        lambda: cluster.node("hv2").alive and cluster.node("hv2").daemon_state == "run",
+        timeout=30,
+        what="hv2's pvcd back",
+    )
     time.sleep(2)
     record = cluster.vms.get("kept")
     assert (record.state, record.observed, record.node) == ("start", "running", "hv2")

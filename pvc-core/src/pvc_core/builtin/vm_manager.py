@@ -178,13 +178,21 @@ class VmManager:
             self.log.warning("vm_update_failed", uuid=uuid, error=str(exc))
             return None
 
-    def _settle(self, uuid: str, state: VmState, observed: str, reason: str = "", **extra: Any) -> None:
-        """Write the outcome and release the operation lock."""
+    def _unchanged(self, current: VmRecord, acted_on: VmRecord) -> bool:
+        """Whether the VM is still asked for what this node acted on (no newer request came in meanwhile)."""
+        return (current.state, current.node, current.operation) == (acted_on.state, acted_on.node, acted_on.operation)
 
-        def change(r: VmRecord) -> VmRecord:
+    def _settle(self, acted_on: VmRecord, state: VmState, observed: str, reason: str = "", **extra: Any) -> None:
+        """Write the outcome and release the operation lock, unless a newer request arrived meanwhile: then
+        nothing is written and the VM is looked at again."""
+
+        def change(r: VmRecord) -> VmRecord | None:
+            if not self._unchanged(r, acted_on):
+                self.schedule(r.uuid)
+                return None
             return r.with_(state=state.value, observed=observed, failure_reason=reason, operation=None, **extra)
 
-        self._update(uuid, change)
+        self._update(acted_on.uuid, change)
 
     def reconcile(self, uuid: str) -> None:
         try:
@@ -210,12 +218,12 @@ class VmManager:
             if running:
                 if record.observed != "running" or record.operation is not None:
                     self._settle(
-                        uuid, VmState.START, "running", record.failure_reason if record.operation is None else ""
+                        record, VmState.START, "running", record.failure_reason if record.operation is None else ""
                     )
                 return
             if record.operation is None and record.observed == "running":
                 log.warning("vm_stopped_outside_pvc")
-                self._settle(uuid, VmState.STOP, local, "stopped outside PVC (shut down from inside, or crashed)")
+                self._settle(record, VmState.STOP, local, "stopped outside PVC (shut down from inside, or crashed)")
                 return
             if record.operation is None and record.observed not in ("", "shutoff", "absent"):
                 return
@@ -223,7 +231,7 @@ class VmManager:
         elif state == VmState.RESTART:
             if running and not self.driver.shutdown(uuid, self.settings.shutdown_timeout):
                 reason = f"restart: the guest did not shut down within {self.settings.shutdown_timeout:g}s"
-                self._settle(uuid, VmState.START, "running", reason)
+                self._settle(record, VmState.START, "running", reason)
                 return
             self.start_here(record, log)
         elif state in (VmState.SHUTDOWN, VmState.DISABLE):
@@ -234,18 +242,18 @@ class VmManager:
                     "it still runs: 'pvc vm stop' forces it off"
                 )
                 log.warning("vm_shutdown_timeout")
-                self._settle(uuid, VmState.START, "running", reason)
+                self._settle(record, VmState.START, "running", reason)
                 return
-            self._settle(uuid, final, self.driver.state(uuid))
+            self._settle(record, final, self.driver.state(uuid))
         elif state == VmState.STOP:
             if running:
                 try:
                     self.driver.destroy(uuid)
                 except ComputeError as exc:
-                    self._settle(uuid, VmState.START, "running", f"stop failed: {exc}")
+                    self._settle(record, VmState.START, "running", f"stop failed: {exc}")
                     return
             if record.observed != "shutoff" or record.operation is not None:
-                self._settle(uuid, VmState.STOP, "shutoff" if local != "absent" else "absent")
+                self._settle(record, VmState.STOP, "shutoff" if local != "absent" else "absent")
         elif state in MIGRATING and running and record.operation is not None:
             # migrated in: the source settles the record; nothing to do here
             return
@@ -256,10 +264,10 @@ class VmManager:
             self.driver.start(record.uuid, xml)
         except ComputeError as exc:
             log.warning("vm_start_failed", error=str(exc))
-            self._settle(record.uuid, VmState.FAIL, self.driver.state(record.uuid), str(exc))
+            self._settle(record, VmState.FAIL, self.driver.state(record.uuid), str(exc))
             return
         log.info("vm_started")
-        self._settle(record.uuid, VmState.START, "running")
+        self._settle(record, VmState.START, "running")
 
     def migrate_out(self, record: VmRecord, log: Any) -> None:
         """This node runs the VM and PVC wants it on ``record.node``: move it there."""
@@ -280,7 +288,7 @@ class VmManager:
                         "vm_migrated", target=target, seconds=round(result.seconds, 3), downtime_ms=result.downtime_ms
                     )
                     last = {"seconds": round(result.seconds, 3), "downtime_ms": result.downtime_ms, "live": True}
-                    self._settle(uuid, VmState.START, "running", last_migration=last)
+                    self._settle(record, VmState.START, "running", last_migration=last)
                     return
             else:
                 reasons.append(f"live migration to {target} is not possible with this hypervisor")
@@ -292,7 +300,9 @@ class VmManager:
             self._back_here(record, f"the guest did not shut down within {self.settings.shutdown_timeout:g}s", log)
             return
 
-        def handed_over(r: VmRecord) -> VmRecord:
+        def handed_over(r: VmRecord) -> VmRecord | None:
+            if not self._unchanged(r, record):
+                return None
             operation = Operation(kind="start", node=target, started=time.time(), by=self.node)
             return r.with_(state=VmState.START.value, observed="shutoff", operation=operation)
 
@@ -302,7 +312,9 @@ class VmManager:
     def _back_here(self, record: VmRecord, reason: str, log: Any) -> None:
         log.warning("vm_migration_failed", reason=reason)
 
-        def back(r: VmRecord) -> VmRecord:
+        def back(r: VmRecord) -> VmRecord | None:
+            if not self._unchanged(r, record):
+                return None
             return r.with_(
                 state=VmState.START.value,
                 node=self.node,
