@@ -14,33 +14,9 @@ from support import wait_until
 
 from pvc_core.client import Cluster
 from pvc_lab import guest
-from pvc_lab.lab import Lab, LabSettings
+from pvc_lab.lab import Lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (network namespaces)")
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    settings = LabSettings(
-        state_dir=tmp_path_factory.mktemp("vmlab") / "lab",
-        prefix="pvcv",
-        subnet="10.75.0.0/24",
-        zookeeper_port=26181,
-        connection_name="vmlab",
-        vms=0,
-    )
-    config_dir = os.environ.get("PVC_CONFIG_DIR")
-    os.environ["PVC_CONFIG_DIR"] = str(tmp_path_factory.mktemp("config"))  # keep the user's connections apart
-    built = Lab(settings)
-    try:
-        built.up(progress=lambda _line: None, timeout=120)
-        yield built
-    finally:
-        built.down(progress=lambda _line: None)
-        if config_dir is None:
-            os.environ.pop("PVC_CONFIG_DIR", None)
-        else:
-            os.environ["PVC_CONFIG_DIR"] = config_dir
 
 
 @pytest.fixture

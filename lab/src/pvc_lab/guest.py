@@ -118,9 +118,10 @@ def initramfs(target: Path, modules: Path) -> Path:
     return target
 
 
-def domain_xml(name: str, vmlinuz: Path, initrd: Path, memory_mib: int = 128) -> str:
+def domain_xml(name: str, vmlinuz: Path, initrd: Path, memory_mib: int = 128, uuid: str | None = None) -> str:
+    uuid_line = f"\n  <uuid>{uuid}</uuid>" if uuid else ""
     return f"""<domain type='qemu'>
-  <name>{name}</name>
+  <name>{name}</name>{uuid_line}
   <memory unit='MiB'>{memory_mib}</memory>
   <vcpu>1</vcpu>
   <os>

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pvc_core.host import Host
 
 SECTION = "compute_libvirt"
+SHUTDOWN_REPEAT = 5.0  # seconds between ACPI power-button presses while waiting for a guest to power off
 
 
 class LibvirtSettings(BaseModel):
@@ -156,10 +157,16 @@ class LibvirtCompute(ComputeDriver):
             if self._domain(uuid) is None:
                 return True
             raise ComputeError(_one_line(exc)) from exc
+        # a guest still booting misses the power button: press it again every few seconds until the timeout
         deadline = time.monotonic() + timeout
+        pressed = time.monotonic()
         while time.monotonic() < deadline:
             if self.state(uuid) in ("absent", "shutoff", "crashed"):
                 return True
+            if time.monotonic() - pressed > SHUTDOWN_REPEAT:
+                with contextlib.suppress(self._libvirt.libvirtError):
+                    domain.shutdown()
+                pressed = time.monotonic()
             time.sleep(0.2)
         return False
 

@@ -1,0 +1,1 @@
+"""Test suites that third-party implementations run against themselves (conformance), and their helpers."""
