@@ -263,3 +263,14 @@ def test_listing_reads_the_same_fixed_number_of_znodes_whatever_the_vm_count(vm_
         vm_cluster.vms.define(domain_xml(f"count{i}"))
     assert cost() == few == (paths.SUMMARY_BUCKETS, 1)
     assert len(vm_cluster.vms.list()) == 25
+
+
+def test_a_node_publishes_what_its_vms_take(vm_cluster: Cluster) -> None:
+    vm_cluster.vms.define(domain_xml("sized", 768, 3), target="hv1")
+    vm_cluster.vms.start("sized")
+    settled(vm_cluster, "sized", "start")
+    resources = wait_until(
+        lambda: (r := vm_cluster.node("hv1").record.resources).get("vms") == 1 and r, what="hv1's provisioned figures"
+    )
+    assert (resources["memory_provisioned_mib"], resources["vcpus_provisioned"]) == (768, 3)
+    assert resources["memory_total_mib"] == 4096  # the hypervisor's, not the host's

@@ -21,7 +21,8 @@ def _memory(resources: dict[str, Any]) -> str:
     total, free = resources.get("memory_total_mib"), resources.get("memory_free_mib")
     if total is None:
         return "-"
-    return f"{free}/{total} MiB free"
+    provisioned = resources.get("memory_provisioned_mib")
+    return f"{free}/{total} MiB free" + (f", {provisioned} to VMs" if provisioned is not None else "")
 
 
 @node.command("list")
@@ -76,6 +77,12 @@ def info(obj: CliContext, name: str, output_format: str) -> None:
                 ("cpus", n["resources"].get("cpus", "-")),
                 ("memory", _memory(n["resources"])),
                 ("load", n["resources"].get("load", "-")),
+                ("vms", n["resources"].get("vms", "-")),
+                ("vcpus to VMs", n["resources"].get("vcpus_provisioned", "-")),
+                (
+                    "domain state",
+                    n["domain_state"] + (f" ({n['domain_state_reason']})" if n["domain_state_reason"] else ""),
+                ),
                 ("pvc version", n["pvc_version"]),
                 ("plugins", plugins),
                 ("drivers", drivers),

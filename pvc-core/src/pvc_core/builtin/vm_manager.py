@@ -436,6 +436,19 @@ def pvc_daemon_start(host: Host) -> None:
 
 
 @hookimpl
+def pvc_node_resources(host: Host) -> dict[str, Any]:
+    """What this node's VMs take: memory and vCPUs provisioned to the VMs expected to run here, and their count."""
+    if _manager(host) is None:
+        return {}
+    mine = [r for r in store.list_all(host.zk) if r.node == host.node and r.running_expected]
+    return {
+        "memory_provisioned_mib": sum(r.memory_mib for r in mine),
+        "vcpus_provisioned": sum(r.vcpus for r in mine),
+        "vms": len(mine),
+    }
+
+
+@hookimpl
 def pvc_daemon_stop(host: Host) -> None:
     manager = _manager(host)
     if manager is not None:
