@@ -296,7 +296,11 @@ class Lab:
             record = cluster.vms.get(vm)
             if record.observed != "running":
                 raise LabError(f"VM {vm} is not running (pvc lab up starts it)")
+            deadline = time.monotonic() + 120
             before, boots_before = _ticks(cluster, vm)
+            while (before < 3 or boots_before != 1) and time.monotonic() < deadline:  # let it boot and count
+                time.sleep(0.5)
+                before, boots_before = _ticks(cluster, vm)
             progress(f"{vm}: console says tick {before}")
             target = next(n for n in self.settings.node_names() if n != record.node)
             progress(f"{vm}: live-migrating {record.node} -> {target} ...")
