@@ -1,0 +1,101 @@
+"""The fence monitor's rules, one at a time, without the simulator."""
+
+from __future__ import annotations
+
+from pvc_core.ha.decisions import Fault, Fence, FenceMonitor, HaSettings, MarkDead, Recover, SelfFence
+
+NODES = {"hv1", "hv2", "hv3", "hv4", "hv5"}
+
+
+def primary(settings: HaSettings | None = None, now: float = 0.0, epoch: int = 7) -> FenceMonitor:
+    monitor = FenceMonitor(settings or HaSettings(), "hv1")
+    monitor.become_primary(now, epoch, {n: True for n in NODES})
+    return monitor
+
+
+def test_a_lost_node_is_fenced_only_after_the_grace() -> None:
+    monitor = primary()
+    assert monitor.liveness(10.0, NODES - {"hv3"}, NODES) == []
+    assert monitor.tick(15.9) == []
+    assert monitor.tick(16.0) == [MarkDead("hv3", 7), Fence("hv3", 7, 1)]
+
+
+def test_a_node_that_comes_back_within_the_grace_is_left_alone() -> None:
+    monitor = primary()
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.liveness(14.0, NODES, NODES)
+    assert monitor.tick(30.0) == []
+
+
+def test_vms_are_recovered_only_after_a_confirmed_fence() -> None:
+    monitor = primary()
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.tick(16.0)
+    assert monitor.fence_result(17.0, "hv3", 7, confirmed_off=True, reason="off") == [Recover("hv3", 7, "fenced: off")]
+
+
+def test_a_failed_fence_is_retried_then_raises_a_fault_and_recovers_nothing() -> None:
+    monitor = primary(HaSettings(fence_retries=1))
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.tick(16.0)
+    assert monitor.fence_result(17.0, "hv3", 7, False, "BMC unreachable") == [Fence("hv3", 7, 2)]
+    actions = monitor.fence_result(18.0, "hv3", 7, False, "BMC unreachable")
+    assert [type(a) for a in actions] == [Fault]
+    assert monitor.tick(1000.0) == []
+
+
+def test_a_result_for_an_old_epoch_is_ignored() -> None:
+    monitor = primary()
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.tick(16.0)
+    monitor.lose_primary()
+    monitor.become_primary(20.0, 8, {n: n != "hv3" for n in NODES})
+    assert monitor.fence_result(21.0, "hv3", 7, True, "off") == []
+
+
+def test_a_node_that_lost_the_primary_role_decides_nothing() -> None:
+    monitor = primary()
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.lose_primary()
+    assert monitor.tick(100.0) == []
+
+
+def test_no_fencing_during_the_takeover_grace() -> None:
+    monitor = primary(HaSettings(dead_grace=1.0, takeover_grace=6.0), now=100.0)
+    monitor.liveness(100.5, NODES - {"hv3"}, NODES)
+    assert [type(a) for a in monitor.tick(102.0)] == [MarkDead]
+    assert monitor.tick(106.0) == [Fence("hv3", 7, 1)]
+
+
+def test_no_fencing_when_half_or_more_of_the_nodes_look_dead() -> None:
+    monitor = primary()
+    monitor.liveness(10.0, {"hv1", "hv2"}, NODES)
+    actions = monitor.tick(16.0)
+    assert not [a for a in actions if isinstance(a, Fence)]
+    assert {a.node for a in actions if isinstance(a, Fault)} == {"hv3", "hv4", "hv5"}
+
+
+def test_no_fencing_in_maintenance_mode() -> None:
+    monitor = primary()
+    monitor.set_maintenance(True)
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    assert not [a for a in monitor.tick(16.0) if isinstance(a, Fence)]
+    monitor.set_maintenance(False)
+    assert monitor.tick(17.0) == [Fence("hv3", 7, 1)]
+
+
+def test_a_new_primary_does_not_fence_a_node_already_recorded_fenced() -> None:
+    monitor = FenceMonitor(HaSettings(), "hv2")
+    monitor.become_primary(50.0, 9, {n: n != "hv3" for n in NODES}, fenced=frozenset({"hv3"}))
+    assert monitor.tick(100.0) == []
+
+
+def test_self_fence_is_due_once_after_the_interval_and_never_when_disabled() -> None:
+    enabled = SelfFence(interval=10.0)
+    enabled.connection(5.0, connected=False)
+    assert not enabled.due(14.9)
+    assert enabled.due(15.0)
+    assert not enabled.due(16.0)
+    disabled = SelfFence(interval=None)
+    disabled.connection(5.0, connected=False)
+    assert not disabled.due(1000.0)
