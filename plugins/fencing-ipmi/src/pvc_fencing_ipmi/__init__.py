@@ -1,0 +1,1 @@
+"""PVC's IPMI fencing driver."""
