@@ -58,12 +58,12 @@ def test_a_builtin_can_be_blocked_and_replaced() -> None:
 
     replacement.pvc_become_primary = pvc_become_primary  # type: ignore[attr-defined]
     plugins = PluginSet()
-    plugins.load(enable=[], disable=["builtin.node-monitor"])
+    plugins.load(enable=[], disable=["builtin.fence-monitor"])
     plugins.register(replacement, "replacement-monitor", "1.0")
     names = {i.name for i in plugins.info()}
-    assert "builtin.node-monitor" not in names
+    assert "builtin.fence-monitor" not in names
     assert "replacement-monitor" in names
-    assert plugins.pm.is_blocked("builtin.node-monitor")
+    assert plugins.pm.is_blocked("builtin.fence-monitor")
 
 
 def test_enabling_and_disabling_the_same_plugin_is_refused() -> None:

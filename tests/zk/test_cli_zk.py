@@ -92,8 +92,8 @@ def test_cluster_status(running_cluster: Cluster, env: dict[str, str]) -> None:
 
 def test_plugin_list_shows_builtins_enabled_on_every_node(running_cluster: Cluster, env: dict[str, str]) -> None:
     listed = {p["name"]: p for p in json.loads(run_pvc("plugin", "list", "-o", "json", env=env).stdout)}
-    assert listed["builtin.node-monitor"]["nodes"] == ["hv1", "hv2"]
-    assert "pvc_become_primary" in listed["builtin.node-monitor"]["hooks"]
+    assert listed["builtin.fence-monitor"]["nodes"] == ["hv1", "hv2"]
+    assert "pvc_become_primary" in listed["builtin.fence-monitor"]["hooks"]
     assert listed["testplugin"]["installed"] == "pvc-test-plugin" and listed["testplugin"]["nodes"] == []
 
 

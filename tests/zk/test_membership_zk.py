@@ -31,7 +31,7 @@ def test_nodes_register_run_and_publish_resources(cluster: Cluster, zk_hosts: st
         assert view.record.resources["memory_total_mib"] > 0
         assert "load" in view.record.resources
         assert view.record.pvc_version
-        assert {"builtin.host-resources", "builtin.node-monitor"} <= {p.name for p in view.record.plugins}
+        assert {"builtin.host-resources", "builtin.fence-monitor"} <= {p.name for p in view.record.plugins}
     assert sum(v.is_primary for v in views.values()) == 1
     assert sorted(v.coordinator_state for v in views.values()) == ["primary", "secondary", "secondary"]
 

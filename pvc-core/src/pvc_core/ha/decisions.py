@@ -146,6 +146,16 @@ class FenceMonitor:
         self.maintenance = on
         return []
 
+    def request_fence(self, now: float, name: str) -> list[Action]:
+        """An operator asked to fence ``name`` (``pvc node fence``): fence it now, alive or not."""
+        if self.epoch is None:
+            return []
+        track = self.tracks.setdefault(name, NodeTrack())
+        if track.state in (Watch.FENCING, Watch.FENCED):
+            return []
+        track.state, track.attempts, track.lost_at = Watch.FENCING, 1, track.lost_at or now
+        return [Fence(name, self.epoch, 1)]
+
     def fenced_node_ready(self, name: str) -> list[Action]:
         """An operator brought a fenced node back (``pvc node ready``): it is a member again."""
         self.tracks[name] = NodeTrack()
@@ -154,7 +164,10 @@ class FenceMonitor:
     # -- observations --------------------------------------------------------------------------------------
 
     def liveness(self, now: float, alive: set[str], members: set[str]) -> list[Action]:
+        """``members``: the nodes that should be alive (a node that stopped cleanly is not one)."""
         actions: list[Action] = []
+        for name in [n for n, t in self.tracks.items() if n not in members and t.state != Watch.FENCED]:
+            del self.tracks[name]  # it left the cluster cleanly: nothing to watch
         for name in members:
             track = self.tracks.setdefault(name, NodeTrack())
             if name in alive:

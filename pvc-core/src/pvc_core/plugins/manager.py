@@ -29,7 +29,7 @@ BUILTIN_PREFIX = "builtin."
 # name -> module; each module is a plugin (module-level hook implementations)
 BUILTINS: dict[str, str] = {
     "builtin.host-resources": "pvc_core.builtin.host_resources",
-    "builtin.node-monitor": "pvc_core.builtin.node_monitor",
+    "builtin.fence-monitor": "pvc_core.builtin.fence_monitor",
     "builtin.vm-manager": "pvc_core.builtin.vm_manager",
 }
 

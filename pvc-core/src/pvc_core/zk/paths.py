@@ -18,6 +18,8 @@ REQUEST = "/coordinators/request"
 PLUGINS = "/plugins"
 DOMAIN_NAMES = "/domain_names"
 CONSOLE = "/console"
+FAULTS = "/faults"
+FENCE_REQUESTS = "/fence_requests"
 DOMAIN_SUMMARIES = "/domain_summaries"
 SUMMARY_BUCKETS = 64
 PLACEMENT = "/placement"
@@ -54,6 +56,15 @@ def summary_bucket(uuid: str) -> str:
 
 def summary_buckets() -> list[str]:
     return [f"{DOMAIN_SUMMARIES}/{index:02d}" for index in range(SUMMARY_BUCKETS)]
+
+
+def fault(node: str) -> str:
+    """A fault the primary raised about a node (a failed or held-back fence): JSON message, epoch, time."""
+    return f"{FAULTS}/{node}"
+
+
+def fence_request(node: str) -> str:
+    return f"{FENCE_REQUESTS}/{node}"
 
 
 def console_requests(node: str) -> str:

@@ -1,0 +1,368 @@
+"""Builtin plugin ``builtin.fence-monitor``: high availability in pvcd.
+
+It feeds the pure decisions of :mod:`pvc_core.ha.decisions` with what ZooKeeper says (liveness, node
+records, maintenance, fence requests) and carries out their actions: mark a node dead, fence it with the
+``fencing`` driver (in a worker, bounded by the driver's timeouts), mark it fenced and start its VMs on
+the other nodes, raise and clear faults. Every write is made in a transaction that checks this node's
+primary epoch, and a fence is not even attempted once the epoch moved on.
+
+On every node (primary or not) it also runs self-fence when enabled: cut off from ZooKeeper for
+``ha.self_fence_interval`` seconds, the node stops its own VMs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pvc_core import hookimpl
+from pvc_core.config import ConfigSection
+from pvc_core.dispatch import Watch, ZkEvent
+from pvc_core.errors import PvcError
+from pvc_core.ha.decisions import (
+    Action,
+    ClearFault,
+    Fault,
+    Fence,
+    FenceMonitor,
+    HaSettings,
+    MarkDead,
+    Recover,
+    SelfFence,
+)
+from pvc_core.ha.decisions import Watch as NodeWatch
+from pvc_core.host import Host
+from pvc_core.log import get_logger
+from pvc_core.membership import update_record
+from pvc_core.nodes import CoordinatorState, DaemonState, DomainState, NodeRecord
+from pvc_core.roles.compute import ComputeDriver
+from pvc_core.roles.fencing import FencingDriver
+from pvc_core.vms import store
+from pvc_core.vms.model import MIGRATING, Operation, VmRecord, VmState
+from pvc_core.vms.placement import NoPlacement, choose_node
+from pvc_core.zk import paths
+from pvc_core.zk.session import decode, encode
+
+PLUGIN = "builtin.fence-monitor"
+TICK = 0.5
+
+
+class HaConfig(BaseModel):
+    """The ``ha`` section of the node config."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    takeover_grace: float | None = Field(
+        None, ge=0, description="No fencing this long after a takeover (default: dead_grace)."
+    )
+    fence_retries: int = Field(2, ge=0, le=10, description="Further fence attempts after a failed one.")
+    on_fence_failure: Literal["wait", "recover-after-self-fence"] = "wait"
+    self_fence_interval: float | None = Field(
+        None, gt=0, description="Off unless set: seconds cut off before a node stops its VMs."
+    )
+    max_dead_fraction: float = Field(0.5, gt=0, le=1, description="Fence nobody when this share of nodes looks dead.")
+
+    @model_validator(mode="after")
+    def _policy_needs_self_fence(self) -> HaConfig:
+        if self.on_fence_failure == "recover-after-self-fence" and self.self_fence_interval is None:
+            raise ValueError("on_fence_failure 'recover-after-self-fence' needs self_fence_interval")
+        return self
+
+
+class FenceService:
+    def __init__(self, host: Host, config: HaConfig) -> None:
+        self.host = host
+        self.zk = host.zk
+        grace = host.config.core.timers.dead_grace
+        self.settings = HaSettings(
+            dead_grace=grace,
+            takeover_grace=config.takeover_grace if config.takeover_grace is not None else grace,
+            fence_retries=config.fence_retries,
+            on_fence_failure=config.on_fence_failure,
+            self_fence_interval=config.self_fence_interval,
+            max_dead_fraction=config.max_dead_fraction,
+        )
+        self.monitor = FenceMonitor(self.settings, host.node)
+        self.self_fence = SelfFence(config.self_fence_interval)
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pvc-fence")
+        self.log = get_logger(node=host.node, plugin=PLUGIN)
+        self._ticking = False
+        self._self_fence_thread: threading.Thread | None = None
+
+    # -- role ----------------------------------------------------------------------------------------------
+
+    def members(self) -> tuple[dict[str, bool], frozenset[str]]:
+        """The nodes that should be alive (not those that stopped cleanly), and those recorded fenced."""
+        names = self.zk.children(paths.NODES)
+        states = {}
+        for name, found in zip(names, self.zk.get_many([paths.node(n) for n in names]), strict=True):
+            states[name] = (decode(found[0]) or {}).get("daemon_state", "") if found else ""
+        fenced = frozenset(n for n, s in states.items() if s == DaemonState.FENCED)
+        expected = {
+            n: n in self.host.alive_nodes
+            for n, s in states.items()
+            if s != DaemonState.STOP or n in self.host.alive_nodes
+        }
+        return expected, fenced
+
+    def become_primary(self, epoch: int) -> None:
+        members, fenced = self.members()
+        maintenance = self.zk.get(paths.MAINTENANCE)
+        self.monitor.set_maintenance(bool(maintenance and maintenance[0] == b"true"))
+        self.run(self.monitor.become_primary(time.monotonic(), epoch, members, fenced))
+        if not self._ticking:
+            self._ticking = True
+            self.host.call_later(TICK, "ha tick", self.tick)
+
+    def become_secondary(self) -> None:
+        self.monitor.lose_primary()
+
+    def tick(self) -> None:
+        if not self.host.is_primary:
+            self._ticking = False
+            return
+        self.run(self.monitor.tick(time.monotonic()))
+        self.host.call_later(TICK, "ha tick", self.tick)
+
+    def liveness(self, alive: frozenset[str]) -> None:
+        if self.host.is_primary:
+            members, _ = self.members()
+            self.run(self.monitor.liveness(time.monotonic(), set(alive), set(members)))
+
+    # -- actions (dispatcher thread; fences in workers) ----------------------------------------------------
+
+    def run(self, actions: list[Action]) -> None:
+        for action in actions:
+            if action.epoch != self.host.primary_epoch:
+                self.log.warning("stale_action_refused", action=type(action).__name__, target=action.node)
+                continue
+            try:
+                self._carry_out(action)
+            except PvcError as exc:
+                self.log.warning("ha_action_failed", action=type(action).__name__, target=action.node, error=str(exc))
+
+    def _carry_out(self, action: Action) -> None:
+        if isinstance(action, MarkDead):
+            self._mark(action.node, DaemonState.DEAD, f"no ZooKeeper session for {self.settings.dead_grace:g}s")
+            self.log.warning("node_dead", target=action.node, epoch=action.epoch)
+        elif isinstance(action, Fence):
+            self.log.warning("fencing", target=action.node, attempt=action.attempt, epoch=action.epoch)
+            self.pool.submit(self._fence, action)
+        elif isinstance(action, Recover):
+            self._recover(action)
+        elif isinstance(action, Fault):
+            self.log.error("fault", target=action.node, message=action.message)
+            value = encode({"node": action.node, "message": action.message, "epoch": action.epoch, "at": time.time()})
+            transaction = self.host.primary_transaction()
+            if self.zk.exists(paths.fault(action.node)) is None:
+                self.zk.ensure(paths.FAULTS)
+                transaction.create(paths.fault(action.node), value)
+            else:
+                transaction.set_data(paths.fault(action.node), value)
+            self.zk.commit(transaction, f"raise a fault about {action.node}")
+        elif isinstance(action, ClearFault):
+            self.zk.delete(paths.fault(action.node))
+
+    def _fence(self, action: Fence) -> None:
+        """Worker thread: power the node off through its BMC; the result goes back to the dispatcher."""
+        if self.host.primary_epoch != action.epoch:
+            return  # lost the role meanwhile: a primary that lost its role fences nothing
+        driver = self.host.driver("fencing")
+        if not isinstance(driver, FencingDriver):
+            confirmed, reason = False, "no fencing driver is configured on the primary"
+        else:
+            try:
+                driver.power_off(action.node)
+                confirmed, reason = True, "power off confirmed"
+            except PvcError as exc:
+                confirmed, reason = False, str(exc)
+        self.log.warning("fence_result", target=action.node, confirmed=confirmed, reason=reason)
+
+        def deliver() -> None:
+            self.run(self.monitor.fence_result(time.monotonic(), action.node, action.epoch, confirmed, reason))
+
+        self.host.post(f"fence result {action.node}", deliver)
+
+    def _mark(self, node: str, state: DaemonState, reason: str, **extra: Any) -> None:
+        def change(record: NodeRecord) -> NodeRecord | None:
+            coordinator_state = record.coordinator_state
+            if coordinator_state in (CoordinatorState.PRIMARY, CoordinatorState.TAKEOVER, CoordinatorState.RELINQUISH):
+                coordinator_state = CoordinatorState.SECONDARY.value  # a dead node holds no role
+            return replace(
+                record,
+                daemon_state=state.value,
+                coordinator_state=coordinator_state,
+                state_changed_at=time.time(),
+                state_reason=reason,
+                **extra,
+            )
+
+        update_record(self.zk, node, change, transaction_factory=self.host.primary_transaction)
+
+    def _recover(self, action: Recover) -> None:
+        node = action.node
+        if action.confirmed:
+            # fenced: no VM may be placed there until an operator brings it back (pvc node ready)
+            self._mark(
+                node,
+                DaemonState.FENCED,
+                action.reason,
+                domain_state=DomainState.FLUSHED.value,
+                domain_state_reason="fenced: pvc node ready brings it back",
+            )
+        from pvc_core.client.cluster import Cluster
+
+        vms = Cluster(self.zk).vms
+        records = [
+            r for r in store.list_all(self.zk) if r.node == node and (r.running_expected or r.state in MIGRATING)
+        ]
+        stuck = []
+        for record in records:
+            try:
+                target = choose_node(record, vms.capacities(ignore=record.uuid), exclude=[node])
+            except NoPlacement as exc:
+                stuck.append(f"{record.name}: {exc}")
+                continue
+            operation = Operation(kind="start", node=target, started=time.time(), by=f"recovery by {self.host.node}")
+
+            def moved(r: VmRecord, target: str = target, operation: Operation = operation) -> VmRecord | None:
+                if r.node != node:
+                    return None
+                return r.with_(
+                    state=VmState.START.value,
+                    node=target,
+                    last_node="",
+                    observed="",
+                    operation=operation,
+                    failure_reason=f"recovered from {node} ({action.reason})",
+                )
+
+            store.update(self.zk, record.uuid, moved, transaction_factory=self.host.primary_transaction)
+            self.log.warning("vm_recovered", vm=record.name, source=node, target=target)
+        if stuck:
+            self._carry_out(Fault(node, action.epoch, f"could not place VMs of {node}: {'; '.join(stuck)}"))
+
+    # -- requests, maintenance, node changes ---------------------------------------------------------------
+
+    def fence_requests(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            if self.host.is_primary:
+                self.zk.delete(paths.fence_request(name))
+                self.log.warning("manual_fence_requested", target=name)
+                self.run(self.monitor.request_fence(time.monotonic(), name))
+
+    def node_changed(self, name: str, new: NodeRecord | None) -> None:
+        track = self.monitor.tracks.get(name)
+        back = new is not None and new.daemon_state == DaemonState.RUN and new.domain_state == DomainState.READY
+        if back and track is not None and track.state == NodeWatch.FENCED:
+            self.monitor.fenced_node_ready(name)
+
+    # -- self-fence (every node) ---------------------------------------------------------------------------
+
+    def session(self, state: str) -> None:
+        connected = state in ("resumed", "renewed")
+        self.self_fence.connection(time.monotonic(), connected)
+        if not connected and self.self_fence.interval is not None and self._self_fence_thread is None:
+            self._self_fence_thread = threading.Thread(
+                target=self._watch_self_fence, name="pvc-self-fence", daemon=True
+            )
+            self._self_fence_thread.start()
+
+    def _watch_self_fence(self) -> None:
+        try:
+            while self.self_fence.disconnected_at is not None:
+                if self.self_fence.due(time.monotonic()):
+                    self._stop_local_vms()
+                    return
+                time.sleep(0.5)
+        finally:
+            self._self_fence_thread = None
+
+    def _stop_local_vms(self) -> None:
+        compute = self.host.driver("compute")
+        if not isinstance(compute, ComputeDriver):
+            return
+        running = [uuid for uuid, state in compute.domains().items() if state in ("running", "paused", "blocked")]
+        self.log.error("self_fence", vms=len(running), interval=self.self_fence.interval)
+        for uuid in running:
+            try:
+                compute.destroy(uuid)
+            except PvcError as exc:
+                self.log.error("self_fence_failed", uuid=uuid, error=str(exc))
+
+
+def _service(host: Host) -> FenceService:
+    service = host.state.get(PLUGIN)
+    if not isinstance(service, FenceService):
+        service = FenceService(host, host.config.section("ha"))
+        host.state[PLUGIN] = service
+    return service
+
+
+@hookimpl
+def pvc_config_sections() -> list[ConfigSection]:
+    return [ConfigSection("ha", HaConfig)]
+
+
+@hookimpl
+def pvc_zk_watches(host: Host) -> list[Watch]:
+    return [
+        Watch(path=paths.MAINTENANCE, kind="data", name="ha.maintenance"),
+        Watch(path=paths.FENCE_REQUESTS, kind="children", name="ha.fence-requests"),
+    ]
+
+
+@hookimpl
+def pvc_zk_event(host: Host, event: ZkEvent) -> None:
+    if event.name == "ha.maintenance":
+        _service(host).monitor.set_maintenance(event.data == b"true")
+    elif event.name == "ha.fence-requests" and event.children:
+        _service(host).fence_requests(event.children)
+
+
+@hookimpl
+def pvc_become_primary(host: Host, epoch: int) -> None:
+    _service(host).become_primary(epoch)
+
+
+@hookimpl
+def pvc_become_secondary(host: Host) -> None:
+    _service(host).become_secondary()
+
+
+@hookimpl
+def pvc_liveness_changed(host: Host, alive: frozenset[str]) -> None:
+    _service(host).liveness(alive)
+
+
+@hookimpl
+def pvc_node_changed(host: Host, name: str, new: NodeRecord | None) -> None:
+    _service(host).node_changed(name, new)
+
+
+@hookimpl
+def pvc_session_changed(host: Host, state: str) -> None:
+    _service(host).session(state)
+
+
+@hookimpl
+def pvc_node_resources(host: Host) -> dict[str, Any]:
+    """Whether this node's own BMC answers (``pvc node info`` shows it)."""
+    driver = host.driver("fencing")
+    if not isinstance(driver, FencingDriver):
+        return {}
+    try:
+        return {"bmc": f"answers (power {driver.power_status(host.node).value})"}
+    except PvcError as exc:
+        return {"bmc": f"no answer: {exc}"}
+
+
+@hookimpl
+def pvc_daemon_stop(host: Host) -> None:
+    service = host.state.get(PLUGIN)
+    if isinstance(service, FenceService):
+        service.pool.shutdown(wait=False, cancel_futures=True)
