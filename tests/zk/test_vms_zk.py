@@ -274,3 +274,31 @@ def test_a_node_publishes_what_its_vms_take(vm_cluster: Cluster) -> None:
     )
     assert (resources["memory_provisioned_mib"], resources["vcpus_provisioned"]) == (768, 3)
     assert resources["memory_total_mib"] == 4096  # the hypervisor's, not the host's
+
+
+def test_starting_a_running_vm_elsewhere_is_refused_not_duplicated(vm_cluster: Cluster) -> None:
+    vm_cluster.vms.define(domain_xml("once"), target="hv1")
+    vm_cluster.vms.start("once")
+    settled(vm_cluster, "once", "start")
+    with pytest.raises(InvalidRequest, match=r"VM once already runs on hv1; use 'pvc vm migrate --target hv2'"):
+        vm_cluster.vms.start("once", "hv2")
+    assert vm_cluster.vms.get("once").node == "hv1"
+
+
+def test_a_node_without_a_compute_driver_takes_no_vms(vm_cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    nodes.start("hv9", zk_hosts, NAMES)  # no compute driver
+    wait_until(lambda: vm_cluster.node("hv9").alive, what="hv9 running")
+    vm_cluster.vms.define(domain_xml("picky"), limit=["hv1"])
+    with pytest.raises(InvalidRequest, match="cannot start VM picky on hv9: has no compute driver"):
+        vm_cluster.vms.start("picky", "hv9")
+
+
+def test_unmigrate_after_a_failed_migration_has_nowhere_to_go(vm_cluster: Cluster) -> None:
+    vm_cluster.vms.define(domain_xml("stays"), target="hv1", migration_method="live")
+    vm_cluster.vms.start("stays")
+    settled(vm_cluster, "stays", "start")
+    vm_cluster.vms.migrate("stays", "hv2")  # live only, on a hypervisor that cannot: it stays on hv1
+    record = settled(vm_cluster, "stays", "start")
+    assert (record.node, record.last_node) == ("hv1", "")  # type: ignore[attr-defined]
+    with pytest.raises(InvalidRequest, match="has no previous node"):
+        vm_cluster.vms.unmigrate("stays")

@@ -5,7 +5,7 @@ counter goes on from where it was, and a reboot would print the boot line again.
 an ACPI power-button press (``pvc vm shutdown``).
 
 The kernel package is fetched once with ``apt-get download`` into a cache (``/var/cache/pvc-lab``) that
-``pvc lab down`` keeps, as apt keeps its own; ``pvc lab down --purge`` removes it.
+``pvc lab down`` keeps, as apt keeps its own (delete the folder to fetch it again).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def kernel_package() -> str:
         name = line.strip().removeprefix("Depends:").strip()
         if name.startswith("linux-image-") and name[len("linux-image-") : len("linux-image-") + 1].isdigit():
             return name
-    raise GuestError("no linux-image-cloud-amd64 in apt's lists; run 'apt-get update' (scripts/setup does)")
+    raise GuestError("no linux-image-cloud-amd64 in apt's lists; run 'apt-get update' first")
 
 
 def kernel(cache: Path = CACHE) -> tuple[Path, Path]:

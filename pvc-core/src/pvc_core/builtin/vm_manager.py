@@ -70,7 +70,7 @@ class VmManager:
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.adopt()
+        self.pool.submit(self.adopt)  # hypervisor calls stay off the dispatcher thread
         self.host.watches.children(paths.placement(self.node), "vm placement", self.on_placement)
         self.host.watches.children(paths.console_requests(self.node), "vm console", self.on_console_requests)
         self.host.call_later(self.settings.resync_interval, "vm resync", self.resync)
@@ -142,11 +142,17 @@ class VmManager:
     def resync(self) -> None:
         if self._stopping.is_set():
             return
+        self.pool.submit(self._scan)
+        self.host.call_later(self.settings.resync_interval, "vm resync", self.resync)
+
+    def _scan(self) -> None:
+        """Worker: look again at every VM this node owns or its hypervisor runs (missed events, guests that
+        stopped by themselves)."""
         try:
             for uuid in set(self._watched) | set(self.driver.domains()):
                 self.schedule(uuid)
-        finally:
-            self.host.call_later(self.settings.resync_interval, "vm resync", self.resync)
+        except PvcError as exc:
+            self.log.warning("vm_scan_failed", error=str(exc))
 
     def schedule(self, uuid: str) -> None:
         with self._lock:
@@ -203,13 +209,12 @@ class VmManager:
         running = local in RUNNING
         log = self.log.bind(vm=record.name)
         if record.node != self.node:
-            if (
-                running
-                and record.state in MIGRATING
-                and record.operation is not None
-                and record.operation.node == self.node
-            ):
+            ours = record.operation is not None and record.operation.node == self.node
+            if running and record.state in MIGRATING and ours:
                 self.migrate_out(record, log)
+            elif not running and record.state in MIGRATING and ours:
+                # asked to migrate a VM that does not run here (it stopped meanwhile): its new node starts it
+                self._hand_over(record, log, "it was not running on the source")
             elif running and record.state not in MIGRATING:
                 log.warning("vm_running_here_but_owned_elsewhere", owner=record.node)
             return
@@ -252,8 +257,9 @@ class VmManager:
                 except ComputeError as exc:
                     self._settle(record, VmState.START, "running", f"stop failed: {exc}")
                     return
-            if record.observed != "shutoff" or record.operation is not None:
-                self._settle(record, VmState.STOP, "shutoff" if local != "absent" else "absent")
+            if record.observed not in ("shutoff", "absent") or record.operation is not None:
+                keep = record.failure_reason if record.operation is None else ""
+                self._settle(record, VmState.STOP, "shutoff" if local != "absent" else "absent", keep)
         elif state in MIGRATING and running and record.operation is not None:
             # migrated in: the source settles the record; nothing to do here
             return
@@ -276,7 +282,11 @@ class VmManager:
         target_uri = str(self._node_resources(target).get("migration_uri", ""))
         reasons = []
         if method != MigrationMethod.SHUTDOWN:
-            if self.driver.live_migration and target_uri:
+            if not self.driver.live_migration:
+                reasons.append(f"live migration to {target} is not possible with this hypervisor")
+            elif not target_uri:
+                reasons.append(f"{target} publishes no migration URI (compute_libvirt.migration_uri)")
+            else:
                 try:
                     result = self.driver.migrate(
                         uuid, target_uri, record.max_downtime_ms, self.settings.migration_timeout
@@ -290,8 +300,6 @@ class VmManager:
                     last = {"seconds": round(result.seconds, 3), "downtime_ms": result.downtime_ms, "live": True}
                     self._settle(record, VmState.START, "running", last_migration=last)
                     return
-            else:
-                reasons.append(f"live migration to {target} is not possible with this hypervisor")
             if method == MigrationMethod.LIVE:
                 self._back_here(record, "; ".join(reasons) + " (migration method 'live': no fallback)", log)
                 return
@@ -299,6 +307,11 @@ class VmManager:
         if not self.driver.shutdown(uuid, self.settings.shutdown_timeout):
             self._back_here(record, f"the guest did not shut down within {self.settings.shutdown_timeout:g}s", log)
             return
+        self._hand_over(record, log, "; ".join(reasons) or "migration method 'shutdown'")
+
+    def _hand_over(self, record: VmRecord, log: Any, why: str) -> None:
+        """The VM is off here: its new node starts it (the operation lock passes to that node)."""
+        target = record.node
 
         def handed_over(r: VmRecord) -> VmRecord | None:
             if not self._unchanged(r, record):
@@ -306,8 +319,8 @@ class VmManager:
             operation = Operation(kind="start", node=target, started=time.time(), by=self.node)
             return r.with_(state=VmState.START.value, observed="shutoff", operation=operation)
 
-        self._update(uuid, handed_over)
-        log.info("vm_handed_over", target=target, fallback=bool(reasons))
+        self._update(record.uuid, handed_over)
+        log.info("vm_handed_over", target=target, why=why)
 
     def _back_here(self, record: VmRecord, reason: str, log: Any) -> None:
         log.warning("vm_migration_failed", reason=reason)
@@ -318,7 +331,8 @@ class VmManager:
             return r.with_(
                 state=VmState.START.value,
                 node=self.node,
-                last_node=record.last_node if r.state != VmState.UNMIGRATE else "",
+                last_node="",  # it never left: there is nothing to unmigrate to
+                flushed_from="",
                 observed="running",
                 failure_reason=reason,
                 operation=None,

@@ -70,7 +70,7 @@ class Cluster:
     @classmethod
     @contextmanager
     def connect(cls, hosts: str, timeout: float = 10.0) -> Iterator[Cluster]:
-        """A short-lived session for one command (no ephemerals are created by a client)."""
+        """A short-lived session for one command (its only ephemerals are console requests)."""
         zk = ZkSession(hosts, session_timeout=10.0, connect_timeout=timeout, operation_timeout=timeout)
         zk.start()
         try:

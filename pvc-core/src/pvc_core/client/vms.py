@@ -43,7 +43,7 @@ class Vms:
     # -- reading ----------------------------------------------------------------------------------------------
 
     def list(self, node: str | None = None, state: str | None = None, tag: str | None = None) -> list[VmRecord]:
-        """Every VM (filtered): two round trips whatever the count."""
+        """Every VM (filtered): one round trip of 64 bucket reads, whatever the count."""
         records = store.list_all(self.zk)
         return sorted(
             (
@@ -315,6 +315,8 @@ def _capacity(view: NodeView) -> NodeCapacity:
         why = f"not running (daemon state {record.daemon_state})"
     elif record.domain_state not in (DomainState.READY, DomainState.UNFLUSH):
         why = f"domain state {record.domain_state}"
+    elif "compute" not in record.drivers:
+        why = "has no compute driver"
     elif "memory_total_mib" not in record.resources:
         why = "has not reported its resources"
     resources = record.resources
@@ -339,7 +341,11 @@ def _transition(
         return new.with_(failure_reason="", operation=operation)
 
     if state == VmState.START:
-        if record.state == VmState.START and record.observed == "running" and not target:
+        if record.state == VmState.START and record.observed == "running":
+            if target and target != record.node:
+                raise InvalidRequest(
+                    f"VM {record.name} already runs on {record.node}; use 'pvc vm migrate --target {target}' to move it"
+                )
             return None  # already running
         node = target or record.node
         home = table.get(node)

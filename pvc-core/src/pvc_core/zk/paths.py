@@ -1,4 +1,4 @@
-"""Paths of the core's part of the ZooKeeper tree (schema v2). Plugins declare their own subtrees."""
+"""Paths of the core's part of the ZooKeeper tree (schema v3). Plugins declare their own subtrees."""
 
 from __future__ import annotations
 

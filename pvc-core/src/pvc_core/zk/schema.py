@@ -167,8 +167,16 @@ def _v1_to_v2(zk: ZkSession) -> None:
 
 
 def _v2_to_v3(zk: ZkSession) -> None:
-    """v3 adds the VM indexes: name -> UUID, node -> the UUIDs of the VMs it owns, and the summary buckets."""
-    for path in (paths.DOMAIN_NAMES, paths.PLACEMENT, paths.DOMAIN_SUMMARIES):
+    """v3 adds the VM indexes (name -> UUID, node -> its VMs' UUIDs, the summary buckets), console requests,
+    faults and fence requests."""
+    for path in (
+        paths.DOMAIN_NAMES,
+        paths.PLACEMENT,
+        paths.DOMAIN_SUMMARIES,
+        paths.CONSOLE,
+        paths.FAULTS,
+        paths.FENCE_REQUESTS,
+    ):
         zk.ensure(path)
     for path in paths.summary_buckets():
         zk.ensure(path, b"{}")
@@ -186,6 +194,9 @@ CORE_SCHEMA = Schema(
         paths.PLACEMENT,
         paths.DOMAIN_SUMMARIES,
         *paths.summary_buckets(),
+        paths.CONSOLE,
+        paths.FAULTS,
+        paths.FENCE_REQUESTS,
         paths.COORDINATORS,
         paths.PLUGINS,
     ),
