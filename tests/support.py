@@ -150,7 +150,7 @@ HYPERVISOR_XML = """<node>
 """
 
 
-def test_hypervisor(directory: Path, node: str, memory_mib: int = 4096, cpus: int = 4) -> str:
+def private_hypervisor(directory: Path, node: str, memory_mib: int = 4096, cpus: int = 4) -> str:
     """A private libvirt test-driver hypervisor for one node: its URI."""
     path = directory / f"{node}-hypervisor.xml"
     path.write_text(HYPERVISOR_XML.format(cpus=cpus, memory_kib=memory_mib * 1024))
@@ -173,6 +173,6 @@ def compute_node(nodes: Nodes, name: str, hosts: str, coordinators: list[str], m
         hosts,
         coordinators,
         drivers={"compute": "libvirt"},
-        compute_libvirt={"uri": test_hypervisor(nodes.directory, name, memory_mib)},
+        compute_libvirt={"uri": private_hypervisor(nodes.directory, name, memory_mib)},
         vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
     )

@@ -50,7 +50,18 @@ def status(obj: CliContext, output_format: str) -> None:
                 ("coordinators", ", ".join(data["coordinators"]) or "(none registered)"),
                 ("maintenance", "on" if data["maintenance"] else "off"),
                 ("schema", f"version {data['schema_version']}"),
+                *[(f"fault {f.get('node', '?')}", f.get("message", "")) for f in data["faults"]],
             ]
         )
 
     emit(state.to_dict(), output_format, pretty)
+
+
+@cluster.command()
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.pass_obj
+def maintenance(obj: CliContext, state: str) -> None:
+    """Maintenance mode: while on, the primary fences no node."""
+    with obj.cluster() as client:
+        client.set_maintenance(state == "on")
+    click.echo(f"maintenance {state}")

@@ -9,6 +9,7 @@ import click
 
 from pvc_cli.completion import complete_node
 from pvc_cli.context import CliContext
+from pvc_cli.errors import CliError
 from pvc_cli.output import emit, format_option, mapping, table
 
 
@@ -78,6 +79,7 @@ def info(obj: CliContext, name: str, output_format: str) -> None:
                 ("memory", _memory(n["resources"])),
                 ("load", n["resources"].get("load", "-")),
                 ("vms", n["resources"].get("vms", "-")),
+                ("bmc", n["resources"].get("bmc", "-")),
                 ("vcpus to VMs", n["resources"].get("vcpus_provisioned", "-")),
                 (
                     "domain state",
@@ -166,3 +168,18 @@ def ready(obj: CliContext, name: str, wait: bool, timeout: float) -> None:
     with obj.cluster() as client:
         view = client.ready(name, wait=wait, timeout=timeout, progress=_progress)
     click.echo(f"{name}: {view.record.domain_state}")
+
+
+@node.command()
+@click.argument("name", shell_complete=complete_node)
+@click.option("--yes", is_flag=True, help="Confirm: the node is powered off through its BMC.")
+@click.option("--wait", is_flag=True, help="Return once the node is fenced and its VMs are being recovered.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds --wait waits.")
+@click.pass_obj
+def fence(obj: CliContext, name: str, yes: bool, wait: bool, timeout: float) -> None:
+    """Fence NAME now: power it off through its BMC (confirmed) and start its VMs elsewhere."""
+    if not yes:
+        raise CliError(f"fencing powers {name} off at once; add --yes to confirm")
+    with obj.cluster() as client:
+        view = client.fence(name, wait=wait, timeout=timeout)
+    click.echo(f"{name}: {view.daemon_state}" if wait else f"{name}: fence requested")

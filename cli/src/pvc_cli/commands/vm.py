@@ -165,6 +165,7 @@ def info(obj: CliContext, name: str, output_format: str) -> None:
                 ("tags", ", ".join(r["tags"]) or "-"),
                 ("operation", f"{operation['kind']} on {operation['node']}" if operation else "-"),
                 ("failure reason", r["failure_reason"] or "-"),
+                ("recovered from", r["recovered_from"] or "-"),
                 (
                     "last migration",
                     f"{migration.get('seconds')} s, downtime {migration.get('downtime_ms')} ms" if migration else "-",

@@ -238,7 +238,7 @@ class FenceService:
                     last_node="",
                     observed="",
                     operation=operation,
-                    failure_reason=f"recovered from {node} ({action.reason})",
+                    recovered_from=f"{node} ({action.reason}) at {time.strftime('%Y-%m-%d %H:%M:%S')}",
                 )
 
             store.update(self.zk, record.uuid, moved, transaction_factory=self.host.primary_transaction)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ class ClusterStatus:
     nodes_by_state: dict[str, int]
     coordinators: list[str]
     healthy: bool
+    faults: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,8 +100,11 @@ class Cluster:
         for node in nodes:
             by_state[node.daemon_state] = by_state.get(node.daemon_state, 0) + 1
         coordinators = [n.name for n in nodes if n.record.coordinator]
-        healthy = primary is not None and all(n.daemon_state == DaemonState.RUN.value and n.alive for n in nodes)
+        faults = self.faults()
+        healthy = not faults and primary is not None
+        healthy = healthy and all(n.daemon_state == DaemonState.RUN.value and n.alive for n in nodes)
         return ClusterStatus(
+            faults=faults,
             schema_version=version,
             primary=primary,
             primary_epoch=epoch,
@@ -202,6 +207,43 @@ class Cluster:
             time.sleep(0.2)
         states = ", ".join(f"{v.name}={v.daemon_state}" for v in views) or "no nodes"
         raise InvalidRequest(f"timed out after {timeout:g}s waiting for {count} running nodes and a primary ({states})")
+
+    # -- high availability ------------------------------------------------------------------------------------
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Faults the primary raised (failed or held-back fences), one per node."""
+        names = self.zk.children(paths.FAULTS)
+        found = self.zk.get_many([paths.fault(n) for n in names])
+        return [decode(f[0]) or {} for f in found if f is not None]
+
+    def set_maintenance(self, on: bool) -> None:
+        """Maintenance mode: the primary fences nobody while it is on."""
+        value = b"true" if on else b"false"
+        if self.zk.exists(paths.MAINTENANCE) is None:
+            self.zk.create(paths.MAINTENANCE, value, makepath=True)
+        else:
+            self.zk.set(paths.MAINTENANCE, value)
+
+    def fence(self, name: str, wait: bool = False, timeout: float = 120.0) -> NodeView:
+        """Ask the primary to fence ``name`` now (power off, confirmed) and recover its VMs."""
+        self.node(name)  # exists?
+        if self.primary() is None:
+            raise InvalidRequest("there is no primary coordinator to fence with")
+        self.zk.ensure(paths.FENCE_REQUESTS)
+        with contextlib.suppress(Conflict):  # already requested: one is enough
+            self.zk.create(paths.fence_request(name), encode({"requested_at": time.time()}))
+        if wait:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                view = self.node(name)
+                if view.daemon_state == DaemonState.FENCED:
+                    return view
+                fault = next((f for f in self.faults() if f.get("node") == name), None)
+                if fault is not None and self.zk.exists(paths.fence_request(name)) is None:
+                    raise InvalidRequest(str(fault.get("message", f"fencing {name} failed")))
+                time.sleep(0.2)
+            raise InvalidRequest(f"timed out after {timeout:g}s waiting for node {name} to be fenced")
+        return self.node(name)
 
     # -- flush and ready --------------------------------------------------------------------------------------
 

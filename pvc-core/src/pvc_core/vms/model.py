@@ -82,6 +82,7 @@ class VmRecord:
     observed: str = ""  # what the hypervisor on its node last reported: running, shutoff, ...
     operation: Operation | None = None
     flushed_from: str = ""  # set when a flush moved it: node ready brings it back
+    recovered_from: str = ""  # the fenced node it was last recovered from, and why
     last_migration: dict[str, Any] = field(default_factory=dict)  # seconds, downtime_ms, live
     created_at: float = 0.0
     updated_at: float = 0.0

@@ -1,0 +1,159 @@
+"""High availability on a running cluster: real pvcd processes, real BMCs (ipmi_sim whose power-off kills
+the node's pvcd), libvirt's test hypervisor per node. A dead node is fenced and its VMs start elsewhere;
+a failed fence starts nothing and raises a fault; maintenance holds fencing; an operator can fence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import NodeProcess, Nodes, domain_xml, private_hypervisor, run_pvc, wait_until
+
+from pvc_core.client import Cluster
+from pvc_lab.bmc import Bmc, pid_power_script
+
+pytestmark = pytest.mark.skipif(shutil.which("ipmi_sim") is None, reason="OpenIPMI's ipmi_sim is not installed")
+
+NAMES = ["hv1", "hv2", "hv3"]
+
+
+class HaCluster:
+    def __init__(self, cluster: Cluster, hosts: str, nodes: Nodes, directory: Path) -> None:
+        self.cluster, self.hosts, self.nodes, self.directory = cluster, hosts, nodes, directory
+        self.bmcs: dict[str, Bmc] = {}
+        self.processes: dict[str, NodeProcess] = {}
+
+    def start(self, port: int) -> None:
+        for index, name in enumerate(NAMES):
+            folder = self.directory / f"bmc-{name}"
+            folder.mkdir()
+            control = pid_power_script(folder / "power.sh", folder / "node.pid", folder / "power")
+            bmc = Bmc(folder, name, "127.0.0.1", port + index, "admin", "secret", control)
+            bmc.start()
+            self.bmcs[name] = bmc
+            process = self.nodes.start(
+                name,
+                self.hosts,
+                NAMES,
+                drivers={"compute": "libvirt", "fencing": "ipmi"},
+                compute_libvirt={"uri": private_hypervisor(self.directory, name)},
+                fencing_ipmi=bmc.settings(),
+                vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
+                ha={"fence_retries": 1},
+            )
+            (folder / "node.pid").write_text(str(process.pid))
+            self.processes[name] = process
+        wait_until(
+            lambda: (
+                sum(v.alive and v.daemon_state == "run" and "compute" in v.record.drivers for v in self.cluster.nodes())
+                == 3
+            ),
+            what="three nodes",
+        )
+
+    def stop(self) -> None:
+        for bmc in self.bmcs.values():
+            bmc.stop()
+
+    def vms_on(self, node: str, count: int) -> list[str]:
+        names = [f"{node}-vm{i}" for i in range(count)]
+        for name in names:
+            self.cluster.vms.define(domain_xml(name, 256), target=node)
+            self.cluster.vms.start(name)
+        for name in names:
+            wait_until(
+                lambda n=name: (r := self.cluster.vms.get(n)).observed == "running" and r.operation is None,
+                what=f"{name} running",
+            )
+        return names
+
+
+@pytest.fixture
+def ha(
+    cluster: Cluster, zk_hosts: str, nodes: Nodes, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[HaCluster]:
+    built = HaCluster(cluster, zk_hosts, nodes, tmp_path)
+    port = 19710 + 10 * (abs(hash(request.node.name)) % 50)
+    try:
+        built.start(port)
+        yield built
+    finally:
+        built.stop()
+
+
+def victim(ha: HaCluster) -> str:
+    return next(n for n in NAMES if n != ha.cluster.primary())
+
+
+def test_a_dead_node_is_fenced_and_its_vms_run_elsewhere(ha: HaCluster) -> None:
+    node = victim(ha)
+    vms = ha.vms_on(node, 2)
+    ha.processes[node].kill()  # its pvcd (and the test hypervisor's guests with it) are gone
+    view = wait_until(lambda: (v := ha.cluster.node(node)).daemon_state == "fenced" and v, timeout=30, what="fenced")
+    assert view.record.domain_state == "flushed"
+    assert (ha.directory / f"bmc-{node}" / "power").read_text().strip() == "0"  # powered off through its BMC
+    for name in vms:
+        record = wait_until(
+            lambda n=name: (
+                (r := ha.cluster.vms.get(n)).node != node and r.observed == "running" and not r.operation and r
+            ),
+            timeout=30,
+            what=f"{name} recovered",
+        )
+        assert record.node not in (node, "") and record.recovered_from.startswith(
+            f"{node} (fenced: power off confirmed)"
+        )
+    assert ha.cluster.faults() == []
+
+
+def test_a_failed_fence_starts_nothing_and_raises_a_fault(ha: HaCluster) -> None:
+    node = victim(ha)
+    vms = ha.vms_on(node, 1)
+    ha.bmcs[node].stop()  # its BMC no longer answers
+    ha.processes[node].kill()
+    fault = wait_until(
+        lambda: next((f for f in ha.cluster.faults() if f["node"] == node), None), timeout=60, what="a fault"
+    )
+    assert "fencing" in fault["message"] and "were not started elsewhere" in fault["message"]
+    record = ha.cluster.vms.get(vms[0])
+    assert record.node == node  # not started elsewhere
+    assert ha.cluster.node(node).daemon_state == "dead"
+    status = json.loads(run_pvc("cluster", "status", "-o", "json", env={"PVC_CONNECTION": ha.hosts}).stdout)
+    assert status["healthy"] is False and status["faults"][0]["node"] == node
+
+
+def test_maintenance_mode_holds_fencing(ha: HaCluster) -> None:
+    assert run_pvc("cluster", "maintenance", "on", env={"PVC_CONNECTION": ha.hosts}).returncode == 0
+    node = victim(ha)
+    ha.processes[node].kill()
+    fault = wait_until(
+        lambda: next((f for f in ha.cluster.faults() if f["node"] == node), None), timeout=30, what="a held-back fault"
+    )
+    assert "maintenance mode is on" in fault["message"]
+    assert (ha.directory / f"bmc-{node}" / "power").read_text().strip() == "1"  # never asked to power off
+    assert run_pvc("cluster", "maintenance", "off", env={"PVC_CONNECTION": ha.hosts}).returncode == 0
+    wait_until(lambda: ha.cluster.node(node).daemon_state == "fenced", timeout=30, what="fenced after maintenance")
+
+
+def test_an_operator_can_fence_a_node(ha: HaCluster) -> None:
+    node = victim(ha)
+    vms = ha.vms_on(node, 1)
+    refused = run_pvc("node", "fence", node, env={"PVC_CONNECTION": ha.hosts})
+    assert refused.returncode == 1 and "add --yes to confirm" in refused.stderr
+    fenced = run_pvc("node", "fence", node, "--yes", "--wait", env={"PVC_CONNECTION": ha.hosts})
+    assert fenced.returncode == 0, fenced.stderr
+    assert ha.processes[node].process is not None and ha.processes[node].process.wait(10) == -signal.SIGKILL
+    wait_until(
+        lambda: ha.cluster.vms.get(vms[0]).node != node and ha.cluster.vms.get(vms[0]).observed == "running",
+        timeout=30,
+        what="the VM recovered",
+    )
+
+
+def test_node_info_shows_whether_the_bmc_answers(ha: HaCluster) -> None:
+    info = json.loads(run_pvc("node", "info", "hv1", "-o", "json", env={"PVC_CONNECTION": ha.hosts}).stdout)
+    assert info["resources"]["bmc"] == "answers (power on)"
