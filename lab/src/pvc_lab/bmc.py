@@ -144,6 +144,35 @@ class Bmc:
         )
         return result.returncode == 0
 
+    def power(self, state: str) -> None:
+        """``chassis power on|off`` through this BMC, as an operator or a power cut would."""
+        result = subprocess.run(
+            [
+                "ipmitool",
+                "-I",
+                "lanplus",
+                "-C",
+                "3",
+                "-H",
+                self.address,
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-P",
+                self.password,
+                "chassis",
+                "power",
+                state,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BmcError(f"power {state} through {self.name}'s BMC failed: {result.stderr.strip()}")
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

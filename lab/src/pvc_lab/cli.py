@@ -69,11 +69,12 @@ def status(state_dir: str | None, output_format: str) -> None:
 def demo(state_dir: str | None) -> None:
     """Walk through the lab: nodes, VMs, and a live migration while the guest keeps counting."""
     from pvc_core.errors import PvcError
+    from pvc_lab.bmc import BmcError
     from pvc_lab.lab import LabError
 
     try:
         _lab(state_dir).demo(progress=lambda line: click.echo(f"demo: {line}"))
-    except (LabError, PvcError) as exc:
+    except (LabError, PvcError, BmcError) as exc:
         raise click.ClickException(f"lab demo failed: {exc}") from exc
 
 

@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from pvc_lab import guest, netns
+from pvc_lab.bmc import Bmc
 from pvc_lab.libvirt import Libvirtd, write_identities
 from pvc_lab.processes import cmdline, is_running, read_pid, terminate
 from pvc_lab.zookeeper import ZooKeeper
 
 DEFAULT_STATE_DIR = Path("/var/lib/pvc-lab")
+BMC_PORT = 9101
 
 
 class LabError(RuntimeError):
@@ -147,6 +149,15 @@ class Lab:
     def console_dir(self) -> Path:
         return self.state / "console"
 
+    def bmc(self, node: str) -> Bmc:
+        """The node's BMC: ipmi_sim on the lab bridge address (reachable from every node), whose
+        chassis control cuts the node's power for real."""
+        index = self.settings.node_names().index(node)
+        control = f"{sys.executable} -m pvc_lab.power {self.state} {node}"
+        return Bmc(
+            self.node_dir(node) / "bmc", node, self.settings.gateway, BMC_PORT + index, "admin", f"lab-{node}", control
+        )
+
     # -- up -------------------------------------------------------------------------------------------------
 
     def up(self, progress: Any = print, timeout: float = 60.0) -> None:
@@ -168,6 +179,11 @@ class Lab:
             if cluster.zk.exists("/schema/version") is None:
                 cluster.init()
                 progress("cluster: initialised")
+        for node in self.settings.node_names():
+            bmc = self.bmc(node)
+            bmc.directory.mkdir(parents=True, exist_ok=True)
+            bmc.start()
+        progress(f"bmc: an ipmi_sim per node on {self.settings.gateway}:{BMC_PORT}+")
         if self.settings.libvirt:
             write_identities(self.state / "identities")
             for node in self.settings.node_names():
@@ -224,9 +240,11 @@ class Lab:
             "zookeeper": {"hosts": self.hosts},
             "logging": {"format": "json"},
         }
+        config["drivers"] = {"fencing": "ipmi"}
+        config["fencing_ipmi"] = self.bmc(node).settings()
         if self.settings.libvirt:
             libvirtd = self.libvirtd(node)
-            config["drivers"] = {"compute": "libvirt"}
+            config["drivers"] = {"compute": "libvirt", "fencing": "ipmi"}
             config["compute_libvirt"] = {
                 "uri": libvirtd.uri,
                 "migration_uri": libvirtd.migration_uri,
@@ -314,7 +332,7 @@ class Lab:
                 f"{figures.get('downtime_ms')} ms; counter went on from tick {before} to tick {after}, "
                 f"{'no reboot' if boots_after == boots_before else 'REBOOTED'}"
             )
-            return {
+            result = {
                 "vm": vm,
                 "from": record.node,
                 "to": migrated.node,
@@ -323,6 +341,42 @@ class Lab:
                 "rebooted": boots_after != boots_before,
                 **figures,
             }
+            result["failover_seconds"] = self.demo_failover(cluster, progress)
+            return result
+
+    def demo_failover(self, cluster: Any, progress: Any, victim: str | None = None) -> float:
+        """Cut a node's power through its BMC; show it fenced and its VMs running on the others; bring it
+        back. Returns the seconds from the power cut to every one of its VMs running elsewhere."""
+        primary = cluster.primary()
+        if victim is None:
+            candidates = [n for n in self.settings.node_names() if n != primary]
+            victim = next((n for n in candidates if cluster.vms.list(node=n)), candidates[0])
+        theirs = [r.name for r in cluster.vms.list(node=victim) if r.state == "start"]
+        progress(f"{victim}: cutting its power through its BMC (it runs {', '.join(theirs) or 'no VMs'}) ...")
+        cut = time.monotonic()
+        self.bmc(victim).power("off")
+        while time.monotonic() - cut < 120:
+            records = {r.name: r for r in cluster.vms.list()}
+            moved = all(
+                records[n].node != victim and records[n].observed == "running" and records[n].operation is None
+                for n in theirs
+            )
+            if moved and cluster.node(victim).daemon_state == "fenced":
+                break
+            time.sleep(0.1)
+        seconds = time.monotonic() - cut
+        placed = ", ".join(f"{n} on {cluster.vms.get(n).node}" for n in theirs) or "nothing to recover"
+        progress(f"{victim}: fenced by the primary; {placed}; {seconds:.1f} s from power cut to running elsewhere")
+        self.bmc(victim).power("on")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            view = cluster.node(victim)
+            if view.alive and view.daemon_state == "run":
+                break
+            time.sleep(0.2)
+        cluster.ready(victim, wait=True, timeout=120)
+        progress(f"{victim}: powered on and made ready (pvc node ready); its old VMs stay where they now run")
+        return round(seconds, 2)
 
     # -- status ---------------------------------------------------------------------------------------------
 
@@ -344,6 +398,7 @@ class Lab:
                 "netns_present": self.settings.netns_of(node) in present,
                 "pvcd_pid": self.node_pid(node),
                 "libvirtd_pid": self.libvirtd(node).pid(),
+                "bmc_pid": self.bmc(node).pid(),
             }
             for node in self.settings.node_names()
         ]
@@ -364,6 +419,7 @@ class Lab:
             "netns": [name for name in netns.list_netns() if name.startswith(prefix)],
             "zookeeper_pids": [pid for m in self.zookeeper.members if (pid := self.zookeeper.pid(m)) is not None],
             "pvcd_pids": [pid for node in self.settings.node_names() if (pid := self.node_pid(node)) is not None],
+            "bmc_pids": [pid for node in self.settings.node_names() if (pid := self.bmc(node).pid()) is not None],
             "libvirtd_pids": [
                 pid for node in self.settings.node_names() if (pid := self.libvirtd(node).pid()) is not None
             ],
@@ -378,6 +434,7 @@ class Lab:
             self.stop_node(node)
         for node in self.settings.node_names():
             self.libvirtd(node).stop()  # its QEMU guests go with the namespace below
+            self.bmc(node).stop()
         prefix = f"{self.settings.prefix}-"
         for name in netns.list_netns():
             if name.startswith(prefix):

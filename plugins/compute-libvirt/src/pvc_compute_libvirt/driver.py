@@ -66,6 +66,12 @@ class LibvirtCompute(ComputeDriver):
         self._lock = threading.RLock()
         self._conn: Any = None
         self.connection()  # fail at start, with the reason, when libvirtd is not there
+        # libvirtd probes QEMU's capabilities on first use (seconds): do it now, not in the first VM start
+        threading.Thread(target=self._warm_up, name="pvc-libvirt-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection().getCapabilities()
 
     # -- connection ---------------------------------------------------------------------------------------
 
