@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_support import running_on
 from support import wait_until
 
 from pvc_core.client import Cluster
@@ -28,22 +29,6 @@ def cluster(lab: Lab) -> Iterator[Cluster]:
                 client.vms.stop(record.name)
                 client.vms.wait(record.name, timeout=60)
             client.vms.remove(record.name)
-
-
-def running_on(lab: Lab) -> dict[str, list[str]]:
-    """VM name -> the nodes whose libvirtd runs it (asked of the libvirtds, not of PVC)."""
-    import libvirt
-
-    found: dict[str, list[str]] = {}
-    for node in lab.settings.node_names():
-        connection = libvirt.open(lab.libvirtd(node).uri)
-        try:
-            for domain in connection.listAllDomains():
-                if domain.isActive():
-                    found.setdefault(domain.name(), []).append(node)
-        finally:
-            connection.close()
-    return found
 
 
 def define(lab: Lab, cluster: Cluster, name: str, target: str) -> None:

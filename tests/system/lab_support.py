@@ -1,0 +1,61 @@
+"""Helpers for tests that run on the lab: what the libvirtds really run, and putting nodes back."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pvc_core.client import Cluster
+from pvc_lab import power
+from pvc_lab.lab import Lab
+
+
+def running_on(lab: Lab) -> dict[str, list[str]]:
+    """VM name -> the nodes whose libvirtd runs it (asked of the libvirtds, not of PVC)."""
+    import libvirt
+
+    found: dict[str, list[str]] = {}
+    for node in lab.settings.node_names():
+        if not power.is_on(lab, node):
+            continue
+        try:
+            connection = libvirt.open(lab.libvirtd(node).uri)
+        except libvirt.libvirtError:
+            continue
+        try:
+            for domain in connection.listAllDomains():
+                if domain.isActive():
+                    found.setdefault(domain.name(), []).append(node)
+        finally:
+            connection.close()
+    return found
+
+
+def never_twice(lab: Lab, seconds: float, until: Any = None) -> dict[str, list[str]]:
+    """Watch the libvirtds for ``seconds`` (or until ``until()`` is true): fail if a VM ever runs twice."""
+    deadline = time.monotonic() + seconds
+    while True:
+        placed = running_on(lab)
+        twice = {vm: nodes for vm, nodes in placed.items() if len(nodes) > 1}
+        assert not twice, f"VMs running on two nodes at once: {twice}"
+        if (until is not None and until()) or time.monotonic() > deadline:
+            return placed
+        time.sleep(0.2)
+
+
+def restore(lab: Lab, cluster: Cluster, node: str) -> None:
+    """Power the node back on (if it is off), wait for its pvcd, and make it ready."""
+    bmc = lab.bmc(node)
+    if bmc.pid() is None:
+        bmc.start()
+    if not power.is_on(lab, node):
+        bmc.power("on")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        view = cluster.node(node)
+        if view.alive and view.daemon_state == "run":
+            break
+        time.sleep(0.2)
+    cluster.ready(node, wait=True, timeout=120)
+    for fault in cluster.faults():
+        cluster.zk.delete(f"/faults/{fault['node']}")
