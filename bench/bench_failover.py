@@ -1,0 +1,118 @@
+"""Failover in the lab with default settings: a node's power is cut through its BMC -> every VM it ran
+is running on another node (as its libvirtd reports, and settled in PVC). Trials on a secondary node and
+on the primary coordinator's node; median and worst of each. Needs root (it brings up its own lab).
+
+    .venv/bin/python bench/bench_failover.py [--trials 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _common import report
+
+from pvc_core.client import Cluster
+from pvc_lab import guest, power
+from pvc_lab.lab import Lab, LabSettings
+
+
+def place(cluster: Cluster, lab: Lab, node: str, names: list[str]) -> None:
+    """Have ``names`` run on ``node`` (define, start or migrate them there)."""
+    vmlinuz, initrd = lab.guest_image()
+    existing = {r.name: r for r in cluster.vms.list()}
+    for name in names:
+        if name not in existing:
+            cluster.vms.define(guest.domain_xml(name, vmlinuz, initrd), target=node)
+            cluster.vms.start(name)
+        elif existing[name].node != node:
+            cluster.vms.migrate(name, node)
+    for name in names:
+        cluster.vms.wait(name, timeout=120)
+
+
+def trial(cluster: Cluster, lab: Lab, node: str, names: list[str]) -> float:
+    cut = time.monotonic()
+    lab.bmc(node).power("off")
+    while time.monotonic() - cut < 120:
+        records = {r.name: r for r in cluster.vms.list()}
+        if all(
+            records[n].node != node and records[n].observed == "running" and records[n].operation is None for n in names
+        ):
+            return time.monotonic() - cut
+        time.sleep(0.05)
+    raise SystemExit(f"the VMs of {node} were not running elsewhere after 120 s")
+
+
+def restore(cluster: Cluster, lab: Lab, node: str) -> None:
+    lab.bmc(node).power("on")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (cluster.node(node).alive and cluster.node(node).daemon_state == "run"):
+        time.sleep(0.2)
+    cluster.ready(node, wait=True, timeout=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=10)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the lab needs root")
+    secondary: list[float] = []
+    primary: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PVC_CONFIG_DIR"] = str(Path(tmp) / "config")
+        lab = Lab(
+            LabSettings(
+                state_dir=Path(tmp) / "lab",
+                prefix="pvcf",
+                subnet="10.77.0.0/24",
+                zookeeper_port=28181,
+                connection_name="failover",
+                vms=0,
+            )
+        )
+        try:
+            lab.up(progress=lambda _line: None, timeout=120)
+            with Cluster.connect(lab.hosts) as cluster:
+                names = ["f1", "f2"]
+                for index in range(args.trials * 2):
+                    on_primary = index % 2 == 1
+                    current = cluster.primary()
+                    node = current if on_primary else next(n for n in lab.settings.node_names() if n != current)
+                    assert node is not None
+                    place(cluster, lab, node, names)
+                    time.sleep(1)
+                    seconds = trial(cluster, lab, node, names)
+                    (primary if on_primary else secondary).append(seconds)
+                    restore(cluster, lab, node)
+                    assert all(power.is_on(lab, n) for n in lab.settings.node_names())
+        finally:
+            lab.down(progress=lambda _line: None)
+
+    def figures(values: list[float]) -> dict[str, object]:
+        return {
+            "trials": len(values),
+            "median_s": round(statistics.median(values), 2),
+            "worst_s": round(max(values), 2),
+            "all_s": [round(v, 2) for v in values],
+        }
+
+    report(
+        "failover",
+        {
+            "what": "power cut through the BMC -> every VM of that node running on another node (2 VMs per trial)",
+            "settings": "defaults: session timeout 3 s, dead grace 6 s, takeover grace = dead grace",
+            "secondary_node": figures(secondary),
+            "primary_node": figures(primary),
+            "target_median_s": 15,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
