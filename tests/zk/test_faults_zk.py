@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Nodes, wait_until
+from support import Nodes, domain_xml, wait_until
 
 from pvc_core.client import Cluster
 from pvc_core.zk import paths
@@ -89,3 +89,68 @@ def test_the_whole_ensemble_down_for_10s_and_back(ensemble: ZooKeeper, ensemble_
         events = [e.get("event") for e in node.log_events()]
         assert "node_dead" not in events
         assert "session" in events  # it did notice: suspended, then resumed
+
+
+def _vm_cluster(ensemble_hosts: str, nodes: Nodes, **extra: object) -> list[str]:
+    from support import private_hypervisor
+
+    for name in NAMES:
+        nodes.start(
+            name,
+            ensemble_hosts,
+            NAMES,
+            drivers={"compute": "libvirt"},
+            compute_libvirt={"uri": private_hypervisor(nodes.directory, name)},
+            vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
+            **extra,
+        )
+    with Cluster.connect(ensemble_hosts) as cluster:
+        wait_until(lambda: settled(cluster), what="a settled cluster")
+        wait_until(lambda: all("compute" in v.record.drivers for v in cluster.nodes()), what="compute drivers")
+        names = []
+        for node in NAMES:
+            name = f"{node}-vm"
+            cluster.vms.define(domain_xml(name), target=node)
+            cluster.vms.start(name)
+            names.append(name)
+        for name in names:
+            wait_until(
+                lambda n=name: cluster.vms.get(n).observed == "running" and not cluster.vms.get(n).operation,
+                what=f"{name} running",
+            )
+    return names
+
+
+def test_a_30s_ensemble_outage_with_default_settings_stops_no_vm_and_fences_no_node(
+    ensemble: ZooKeeper, ensemble_hosts: str, nodes: Nodes
+) -> None:
+    names = _vm_cluster(ensemble_hosts, nodes)
+    ensemble.stop(kill=True)
+    time.sleep(30)
+    ensemble.start()
+    with Cluster.connect(ensemble_hosts) as cluster:
+        wait_until(lambda: settled(cluster), timeout=30, what="the nodes to resume")
+        time.sleep(8)  # past the dead grace: nobody is declared dead or fenced late either
+        assert {v.daemon_state for v in cluster.nodes()} == {"run"}
+        for name in names:
+            record = cluster.vms.get(name)
+            assert (record.state, record.observed) == ("start", "running"), record
+        assert cluster.faults() == []
+
+
+def test_with_self_fence_on_an_outage_longer_than_its_interval_stops_the_vms(
+    ensemble: ZooKeeper, ensemble_hosts: str, nodes: Nodes
+) -> None:
+    names = _vm_cluster(ensemble_hosts, nodes, ha={"self_fence_interval": 4.0})
+    ensemble.stop(kill=True)
+    time.sleep(9)
+    ensemble.start()
+    with Cluster.connect(ensemble_hosts) as cluster:
+        wait_until(lambda: settled(cluster), timeout=30, what="the nodes to resume")
+        for name in names:  # each node stopped its own VMs; PVC sees them stopped, not running anywhere
+            record = wait_until(
+                lambda n=name: (r := cluster.vms.get(n)).state == "stop" and r, timeout=30, what=f"{name} seen stopped"
+            )
+            assert "stopped outside PVC" in record.failure_reason
+    for node in nodes.started:
+        assert any(e.get("event") == "self_fence" for e in node.log_events())
