@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pvc_core.ha.decisions import Fault, Fence, FenceMonitor, HaSettings, MarkDead, Recover, SelfFence
+from pvc_core.ha.decisions import ClearFault, Fault, Fence, FenceMonitor, HaSettings, MarkDead, Recover, SelfFence
 
 NODES = {"hv1", "hv2", "hv3", "hv4", "hv5"}
 
@@ -81,7 +81,7 @@ def test_no_fencing_in_maintenance_mode() -> None:
     monitor.liveness(10.0, NODES - {"hv3"}, NODES)
     assert not [a for a in monitor.tick(16.0) if isinstance(a, Fence)]
     monitor.set_maintenance(False)
-    assert monitor.tick(17.0) == [Fence("hv3", 7, 1)]
+    assert monitor.tick(17.0) == [ClearFault("hv3", 7), Fence("hv3", 7, 1)]  # the held-back fault goes too
 
 
 def test_a_new_primary_does_not_fence_a_node_already_recorded_fenced() -> None:
@@ -99,3 +99,13 @@ def test_self_fence_is_due_once_after_the_interval_and_never_when_disabled() -> 
     disabled = SelfFence(interval=None)
     disabled.connection(5.0, connected=False)
     assert not disabled.due(1000.0)
+
+
+def test_a_fault_about_a_failed_node_counts_it_as_dead_for_the_half_rule() -> None:
+    monitor = primary(HaSettings(fence_retries=0))
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.tick(16.0)
+    monitor.fence_result(17.0, "hv3", 7, False, "BMC unreachable")  # hv3: failed, still looks dead
+    monitor.liveness(20.0, NODES - {"hv3", "hv4", "hv5"}, NODES)
+    actions = monitor.tick(26.0)
+    assert not [a for a in actions if isinstance(a, Fence)]  # 3 of 5 look dead: fence nobody

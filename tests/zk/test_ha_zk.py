@@ -155,5 +155,8 @@ def test_an_operator_can_fence_a_node(ha: HaCluster) -> None:
 
 
 def test_node_info_shows_whether_the_bmc_answers(ha: HaCluster) -> None:
-    info = json.loads(run_pvc("node", "info", "hv1", "-o", "json", env={"PVC_CONNECTION": ha.hosts}).stdout)
-    assert info["resources"]["bmc"] == "answers (power on)"
+    def bmc() -> object:
+        info = json.loads(run_pvc("node", "info", "hv1", "-o", "json", env={"PVC_CONNECTION": ha.hosts}).stdout)
+        return info["resources"].get("bmc")
+
+    assert wait_until(bmc, what="hv1's BMC state") == "answers (power on)"

@@ -34,6 +34,7 @@ def lab() -> None:
 def up(state_dir: str | None, timeout: float) -> None:
     """Build the lab: ZooKeeper ensemble, node namespaces on a bridge, a pvcd per node."""
     from pvc_core.errors import PvcError
+    from pvc_lab.bmc import BmcError
     from pvc_lab.guest import GuestError
     from pvc_lab.lab import LabError
     from pvc_lab.libvirt import LibvirtdError
@@ -42,7 +43,7 @@ def up(state_dir: str | None, timeout: float) -> None:
 
     try:
         _lab(state_dir).up(progress=lambda line: click.echo(f"lab: {line}"), timeout=timeout)
-    except (LabError, NetnsError, ZooKeeperError, LibvirtdError, GuestError, PvcError) as exc:
+    except (LabError, NetnsError, ZooKeeperError, LibvirtdError, GuestError, BmcError, PvcError) as exc:
         raise click.ClickException(f"lab up failed: {exc} (clean up with 'pvc lab down')") from exc
 
 

@@ -163,8 +163,14 @@ class Lab:
     def up(self, progress: Any = print, timeout: float = 60.0) -> None:
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces); run it with sudo")
-        for tool in ("ip", "java"):
-            if shutil.which(tool) is None:
+        for tool in (
+            "ip",
+            "java",
+            "ipmi_sim",
+            "ipmitool",
+            *(("libvirtd", "qemu-system-x86_64") if self.settings.libvirt else ()),
+        ):
+            if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
                 raise LabError(f"'{tool}' is not installed; run scripts/setup all")
         started = time.monotonic()
         self.state.mkdir(parents=True, exist_ok=True)
@@ -365,6 +371,10 @@ class Lab:
                 break
             time.sleep(0.1)
         seconds = time.monotonic() - cut
+        if seconds >= 120:
+            raise LabError(
+                f"{victim}'s VMs were not running elsewhere 120 s after its power cut; see pvc cluster status"
+            )
         placed = ", ".join(f"{n} on {cluster.vms.get(n).node}" for n in theirs) or "nothing to recover"
         progress(f"{victim}: fenced by the primary; {placed}; {seconds:.1f} s from power cut to running elsewhere")
         self.bmc(victim).power("on")

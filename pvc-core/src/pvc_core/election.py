@@ -67,6 +67,11 @@ class CoordinatorElection:
     def acting(self) -> bool:
         return self._acting.is_set()
 
+    @property
+    def holds_role(self) -> bool:
+        """This session owns the primary znode (acting, or paused while its connection is suspended)."""
+        return self._holds_role
+
     # -- entry points --------------------------------------------------------------------------------------
 
     def enable(self) -> None:

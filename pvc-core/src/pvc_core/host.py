@@ -71,6 +71,14 @@ class Host:
             return None
         return self._election.epoch
 
+    @property
+    def held_primary_epoch(self) -> int | None:
+        """The epoch of the primary role this node holds, even while its connection is suspended (it then
+        does not act on it: see ``primary_epoch``). None once the role is lost."""
+        if self._election is None or not self._election.holds_role:
+            return None
+        return self._election.epoch
+
     def primary_transaction(self) -> TransactionRequest:
         """A ZooKeeper transaction that only commits while this node's primary epoch is current.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -55,8 +56,7 @@ def ipmitool(bmc: BmcSettings, *command: str) -> str:
         str(bmc.port),
         "-U",
         bmc.user,
-        "-P",
-        bmc.password,
+        "-E",  # the password from $IPMI_PASSWORD: a command line is readable by every local user
         "-C",
         str(bmc.cipher_suite),
         "-N",
@@ -66,7 +66,14 @@ def ipmitool(bmc: BmcSettings, *command: str) -> str:
         *command,
     ]
     try:
-        result = subprocess.run(args, capture_output=True, text=True, timeout=bmc.timeout + 1.0, check=False)
+        result = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=bmc.timeout + 1.0,
+            check=False,
+            env={**os.environ, "IPMI_PASSWORD": bmc.password},
+        )
     except subprocess.TimeoutExpired as exc:
         raise FenceError(f"BMC {bmc.host}:{bmc.port} did not answer within {bmc.timeout:g}s") from exc
     except FileNotFoundError as exc:

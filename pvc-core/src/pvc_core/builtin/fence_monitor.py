@@ -50,6 +50,7 @@ from pvc_core.zk.session import decode, encode
 
 PLUGIN = "builtin.fence-monitor"
 TICK = 0.5
+BMC_CHECK = 60.0  # seconds between checks of a node's own BMC
 
 
 class HaConfig(BaseModel):
@@ -92,6 +93,9 @@ class FenceService:
         self.log = get_logger(node=host.node, plugin=PLUGIN)
         self._ticking = False
         self._self_fence_thread: threading.Thread | None = None
+        self._pending: list[Action] = []  # decided while the connection was suspended: carried out on resume
+        self._bmc_state: dict[str, Any] = {}
+        self._bmc_checked = 0.0
 
     # -- role ----------------------------------------------------------------------------------------------
 
@@ -113,12 +117,20 @@ class FenceService:
         members, fenced = self.members()
         maintenance = self.zk.get(paths.MAINTENANCE)
         self.monitor.set_maintenance(bool(maintenance and maintenance[0] == b"true"))
+        for name in self.zk.children(paths.FAULTS):  # a previous primary's faults about nodes now alive are stale
+            if members.get(name):
+                self.zk.delete(paths.fault(name))
         self.run(self.monitor.become_primary(time.monotonic(), epoch, members, fenced))
+        self.fence_requests(tuple(self.zk.children(paths.FENCE_REQUESTS)))  # asked while nobody was primary
+        self._start_ticking()
+
+    def _start_ticking(self) -> None:
         if not self._ticking:
             self._ticking = True
             self.host.call_later(TICK, "ha tick", self.tick)
 
     def become_secondary(self) -> None:
+        self._pending.clear()
         self.monitor.lose_primary()
 
     def tick(self) -> None:
@@ -137,8 +149,11 @@ class FenceService:
 
     def run(self, actions: list[Action]) -> None:
         for action in actions:
-            if action.epoch != self.host.primary_epoch:
+            if action.epoch != self.host.held_primary_epoch:
                 self.log.warning("stale_action_refused", action=type(action).__name__, target=action.node)
+                continue
+            if self.host.primary_epoch is None:  # suspended: the role may come back with this same epoch
+                self._pending.append(action)
                 continue
             try:
                 self._carry_out(action)
@@ -165,14 +180,25 @@ class FenceService:
                 transaction.set_data(paths.fault(action.node), value)
             self.zk.commit(transaction, f"raise a fault about {action.node}")
         elif isinstance(action, ClearFault):
-            self.zk.delete(paths.fault(action.node))
+            found = self.zk.exists(paths.fault(action.node))
+            if found is not None:
+                transaction = self.host.primary_transaction()
+                transaction.delete(paths.fault(action.node), version=found.version)
+                self.zk.commit(transaction, f"clear the fault about {action.node}")
 
     def _fence(self, action: Fence) -> None:
         """Worker thread: power the node off through its BMC; the result goes back to the dispatcher."""
-        if self.host.primary_epoch != action.epoch:
-            return  # lost the role meanwhile: a primary that lost its role fences nothing
+        deadline = time.monotonic() + 60
+        while self.host.primary_epoch != action.epoch:  # suspended: wait for the role to come back, or go
+            if self.host.held_primary_epoch != action.epoch:
+                return  # lost the role: a primary that lost its role fences nothing (the next one decides)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         driver = self.host.driver("fencing")
-        if not isinstance(driver, FencingDriver):
+        if self.host.primary_epoch != action.epoch:
+            confirmed, reason = False, "the primary's connection stayed suspended"
+        elif not isinstance(driver, FencingDriver):
             confirmed, reason = False, "no fencing driver is configured on the primary"
         else:
             try:
@@ -205,21 +231,28 @@ class FenceService:
 
     def _recover(self, action: Recover) -> None:
         node = action.node
-        if action.confirmed:
-            # fenced: no VM may be placed there until an operator brings it back (pvc node ready)
-            self._mark(
-                node,
-                DaemonState.FENCED,
-                action.reason,
-                domain_state=DomainState.FLUSHED.value,
-                domain_state_reason="fenced: pvc node ready brings it back",
-            )
+        # no VM may be placed there until an operator brings it back (pvc node ready)
+        self._mark(
+            node,
+            DaemonState.FENCED if action.confirmed else DaemonState.DEAD,
+            action.reason,
+            domain_state=DomainState.FLUSHED.value,
+            domain_state_reason=f"{'fenced' if action.confirmed else 'recovered without a fence'}: "
+            "pvc node ready brings it back",
+        )
         from pvc_core.client.cluster import Cluster
 
         vms = Cluster(self.zk).vms
-        records = [
-            r for r in store.list_all(self.zk) if r.node == node and (r.running_expected or r.state in MIGRATING)
-        ]
+        records = []
+        for r in store.list_all(self.zk):
+            migrating = r.state in MIGRATING and r.operation is not None
+            if migrating and r.node == node and r.operation is not None and r.operation.node != node:
+                # it was migrating *to* the fenced node and still runs on its source: it stays there
+                self._back_to_source(r, r.operation.node)
+            elif migrating and r.operation is not None and r.operation.node == node and r.node != node:
+                records.append(r.with_(node=node))  # migrating *from* the fenced node: recover it like the others
+            elif r.node == node and (r.running_expected or r.state in MIGRATING):
+                records.append(r)
         stuck = []
         for record in records:
             try:
@@ -230,7 +263,8 @@ class FenceService:
             operation = Operation(kind="start", node=target, started=time.time(), by=f"recovery by {self.host.node}")
 
             def moved(r: VmRecord, target: str = target, operation: Operation = operation) -> VmRecord | None:
-                if r.node != node:
+                from_fenced = r.node == node or (r.operation is not None and r.operation.node == node)
+                if not from_fenced:
                     return None
                 return r.with_(
                     state=VmState.START.value,
@@ -245,6 +279,15 @@ class FenceService:
             self.log.warning("vm_recovered", vm=record.name, source=node, target=target)
         if stuck:
             self._carry_out(Fault(node, action.epoch, f"could not place VMs of {node}: {'; '.join(stuck)}"))
+
+    def _back_to_source(self, record: VmRecord, source: str) -> None:
+        def back(r: VmRecord) -> VmRecord | None:
+            if r.state not in MIGRATING or r.operation is None or r.operation.node != source:
+                return None
+            reason = f"migration to {r.node} abandoned: {r.node} was fenced"
+            return r.with_(state=VmState.START.value, node=source, last_node="", operation=None, failure_reason=reason)
+
+        store.update(self.zk, record.uuid, back, transaction_factory=self.host.primary_transaction)
 
     # -- requests, maintenance, node changes ---------------------------------------------------------------
 
@@ -265,6 +308,10 @@ class FenceService:
 
     def session(self, state: str) -> None:
         connected = state in ("resumed", "renewed")
+        if state == "resumed" and self.host.is_primary:  # the same role, same epoch: carry on
+            pending, self._pending = self._pending, []
+            self.run(pending)
+            self._start_ticking()
         self.self_fence.connection(time.monotonic(), connected)
         if not connected and self.self_fence.interval is not None and self._self_fence_thread is None:
             self._self_fence_thread = threading.Thread(
@@ -281,6 +328,18 @@ class FenceService:
                 time.sleep(0.5)
         finally:
             self._self_fence_thread = None
+
+    def bmc_state(self, driver: FencingDriver) -> dict[str, Any]:
+        if time.monotonic() - self._bmc_checked > BMC_CHECK or not self._bmc_state:
+            self._bmc_checked = time.monotonic()
+            threading.Thread(target=self._check_bmc, args=(driver,), name="pvc-bmc-check", daemon=True).start()
+        return dict(self._bmc_state)
+
+    def _check_bmc(self, driver: FencingDriver) -> None:
+        try:
+            self._bmc_state = {"bmc": f"answers (power {driver.power_status(self.host.node).value})"}
+        except PvcError as exc:
+            self._bmc_state = {"bmc": f"no answer: {exc}"}
 
     def _stop_local_vms(self) -> None:
         compute = self.host.driver("compute")
@@ -351,14 +410,12 @@ def pvc_session_changed(host: Host, state: str) -> None:
 
 @hookimpl
 def pvc_node_resources(host: Host) -> dict[str, Any]:
-    """Whether this node's own BMC answers (``pvc node info`` shows it)."""
+    """Whether this node's own BMC answers (``pvc node info`` shows it), checked once a minute in the
+    background so that an unreachable BMC never holds up the keepalive."""
     driver = host.driver("fencing")
     if not isinstance(driver, FencingDriver):
         return {}
-    try:
-        return {"bmc": f"answers (power {driver.power_status(host.node).value})"}
-    except PvcError as exc:
-        return {"bmc": f"no answer: {exc}"}
+    return _service(host).bmc_state(driver)
 
 
 @hookimpl

@@ -230,6 +230,7 @@ class Cluster:
         if self.primary() is None:
             raise InvalidRequest("there is no primary coordinator to fence with")
         self.zk.ensure(paths.FENCE_REQUESTS)
+        requested = time.time()
         with contextlib.suppress(Conflict):  # already requested: one is enough
             self.zk.create(paths.fence_request(name), encode({"requested_at": time.time()}))
         if wait:
@@ -238,7 +239,9 @@ class Cluster:
                 view = self.node(name)
                 if view.daemon_state == DaemonState.FENCED:
                     return view
-                fault = next((f for f in self.faults() if f.get("node") == name), None)
+                fault = next(
+                    (f for f in self.faults() if f.get("node") == name and float(f.get("at", 0)) >= requested), None
+                )
                 if fault is not None and self.zk.exists(paths.fence_request(name)) is None:
                     raise InvalidRequest(str(fault.get("message", f"fencing {name} failed")))
                 time.sleep(0.2)

@@ -186,7 +186,9 @@ class FenceMonitor:
             return []  # stale: another primary, or the node came back
         if confirmed_off:
             track.state = Watch.FENCED
-            return [Recover(node, epoch, f"fenced: {reason}")]
+            cleared: list[Action] = [ClearFault(node, epoch)] if track.faulted else []
+            track.faulted = False
+            return [*cleared, Recover(node, epoch, f"fenced: {reason}")]
         if track.attempts <= self.settings.fence_retries:
             track.attempts += 1
             return [Fence(node, epoch, track.attempts)]
@@ -205,7 +207,9 @@ class FenceMonitor:
         epoch = self.epoch
         actions: list[Action] = []
         members = len(self.tracks)
-        looking_dead = [n for n, t in self.tracks.items() if t.state in (Watch.LOST, Watch.HELD, Watch.FENCING)]
+        looking_dead = [
+            n for n, t in self.tracks.items() if t.state in (Watch.LOST, Watch.HELD, Watch.FENCING, Watch.FAILED)
+        ]
         too_many = members > 0 and len(looking_dead) >= members * self.settings.max_dead_fraction
         for name, track in sorted(self.tracks.items()):
             if track.state in (Watch.LOST, Watch.HELD) and track.lost_at is not None:
@@ -226,6 +230,9 @@ class FenceMonitor:
                         track.faulted = True
                     track.state = Watch.HELD
                     continue
+                if track.faulted:  # it was held back; now it goes ahead
+                    actions.append(ClearFault(name, epoch))
+                    track.faulted = False
                 track.state, track.attempts = Watch.FENCING, 1
                 actions.append(Fence(name, epoch, 1))
             elif track.state == Watch.FAILED and self._may_recover_unfenced(now, track):

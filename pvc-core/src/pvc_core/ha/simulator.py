@@ -91,6 +91,7 @@ class Simulation:
     monitors: dict[str, FenceMonitor] = field(default_factory=dict)
     self_fences: dict[str, SelfFence] = field(default_factory=dict)
     jobs: list[FenceJob] = field(default_factory=list)
+    results: list[FenceJob] = field(default_factory=list)  # fence answers waiting for their primary
     starts: list[tuple[float, str, str]] = field(default_factory=list)  # (at, vm, node)
     recovered: dict[str, float] = field(default_factory=dict)  # node -> when its VMs were recovered
     known_alive: set[str] = field(default_factory=set)
@@ -156,9 +157,7 @@ class Simulation:
 
     def _sessions(self) -> None:
         for node in self.nodes.values():
-            if not self.zookeeper_up:  # no server: no session expires, nobody is connected
-                if node.connected and self.primary == node.name:
-                    self.monitors[node.name].lose_primary()
+            if not self.zookeeper_up:  # no server: no session expires, nobody is connected (all suspended)
                 node.connected = False
                 self._self_fence(node)
                 continue
@@ -170,11 +169,10 @@ class Simulation:
             elif node.session and self.now - node.last_contact >= self.session_timeout:
                 node.session = 0
                 self.say(f"{node.name}'s session expired")
-            was = node.connected
+                self.monitors[node.name].lose_primary()  # a lost session is a lost role
+            # a primary whose connection is suspended (session alive) keeps its role but does not act
             node.connected = node.reaches_zookeeper and node.session != 0
             self._self_fence(node)
-            if was and not node.connected and self.primary == node.name:
-                self.monitors[node.name].lose_primary()  # a suspended primary stops acting at once
 
     def _self_fence(self, node: SimNode) -> None:
         """The node's own pvcd (only while it runs) stops its VMs once cut off for the self-fence interval."""
@@ -261,8 +259,15 @@ class Simulation:
             self.say(f"fence of {job.node}: {job.reason}")
             if not self.nodes[job.issuer].powered:
                 continue  # the primary that asked died meanwhile: nobody hears the answer
-            monitor = self.monitors[job.issuer]
-            self._run(job.issuer, monitor.fence_result(self.now, job.node, job.epoch, job.off, job.reason))
+            self.results.append(job)
+        for job in list(self.results):
+            issuer = self.nodes[job.issuer]
+            if not issuer.powered or (issuer.session == 0 and not self.monitors[job.issuer].acting):
+                self.results.remove(job)  # its role is gone: the answer is lost with it
+            elif issuer.connected:  # a suspended primary hears the answer once it is back
+                self.results.remove(job)
+                monitor = self.monitors[job.issuer]
+                self._run(job.issuer, monitor.fence_result(self.now, job.node, job.epoch, job.off, job.reason))
 
     def _recover(self, issuer: str, action: Recover) -> None:
         source = self.nodes[action.node]
@@ -343,7 +348,9 @@ def load(directory: Path) -> tuple[dict[str, Any], Simulation]:
     cluster = scenario["cluster"]
     coordinators = set(cluster.get("coordinators", cluster["nodes"]))
     nodes = {name: SimNode(name, coordinator=name in coordinators) for name in cluster["nodes"]}
-    settings = HaSettings(**scenario.get("settings", {}))
+    configured = dict(scenario.get("settings", {}))
+    configured.setdefault("takeover_grace", configured.get("dead_grace", HaSettings.dead_grace))  # as pvcd does
+    settings = HaSettings(**configured)
     simulation = Simulation(
         nodes=nodes, vm_homes=dict(cluster.get("vms", {})), settings=settings, **scenario.get("simulation", {})
     )
