@@ -65,3 +65,18 @@ def maintenance(obj: CliContext, state: str) -> None:
     with obj.cluster() as client:
         client.set_maintenance(state == "on")
     click.echo(f"maintenance {state}")
+
+
+@cluster.group()
+def fault() -> None:
+    """Faults the primary raised (failed or held-back fences, VMs it could not place)."""
+
+
+@fault.command("clear")
+@click.argument("node")
+@click.pass_obj
+def fault_clear(obj: CliContext, node: str) -> None:
+    """Forget the fault about NODE once its cause is dealt with."""
+    with obj.cluster() as client:
+        client.clear_fault(node)
+    click.echo(f"fault about {node} cleared")

@@ -216,6 +216,12 @@ class Cluster:
         found = self.zk.get_many([paths.fault(n) for n in names])
         return [decode(f[0]) or {} for f in found if f is not None]
 
+    def clear_fault(self, name: str) -> None:
+        """Forget the fault about ``name`` (an operator dealt with its cause)."""
+        if self.zk.exists(paths.fault(name)) is None:
+            raise NotFound(f"there is no fault about node {name}")
+        self.zk.delete(paths.fault(name))
+
     def set_maintenance(self, on: bool) -> None:
         """Maintenance mode: the primary fences nobody while it is on."""
         value = b"true" if on else b"false"
