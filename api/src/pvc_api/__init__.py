@@ -1,0 +1,1 @@
+"""PVC's HTTP API."""

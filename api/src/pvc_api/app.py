@@ -1,0 +1,202 @@
+"""The Flask application: /api/v1, key auth, JSON errors naming the field, request ids, tasks, metrics,
+and the OpenAPI document generated from the endpoint declarations in :mod:`pvc_api.endpoints`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from pvc_api.keys import KeyRing
+from pvc_api.openapi import docs_page, document
+from pvc_api.registry import Endpoint, Registry
+from pvc_api.tasks import Tasks
+from pvc_core.client import Cluster
+from pvc_core.errors import Busy, InvalidRequest, NotFound, PvcError, ZooKeeperUnavailable
+from pvc_core.log import get_logger
+
+PREFIX = "/api/v1"
+
+
+def status_of(exc: PvcError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Busy):
+        return 409
+    if isinstance(exc, ZooKeeperUnavailable):
+        return 503
+    if isinstance(exc, InvalidRequest):
+        return 409 if "already exists" in str(exc) else 400
+    return 400
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "pvc_api_request_seconds", "API request latency", ["endpoint", "method"], registry=self.registry
+        )
+        self.nodes = Gauge("pvc_nodes", "Nodes by daemon state", ["state"], registry=self.registry)
+        self.vms = Gauge("pvc_vms", "VMs by state", ["state"], registry=self.registry)
+        self.primary = Gauge("pvc_primary", "1 for the primary coordinator", ["node"], registry=self.registry)
+        self.faults = Gauge("pvc_faults", "Faults raised by the primary", registry=self.registry)
+        self.fenced = Gauge("pvc_nodes_fenced", "Nodes currently fenced", registry=self.registry)
+        self.errors = Counter("pvc_api_errors", "API errors by status", ["status"], registry=self.registry)
+
+    def render(self, cluster: Cluster) -> bytes:
+        nodes = cluster.nodes()
+        self.nodes.clear()
+        for state in {n.daemon_state for n in nodes}:
+            self.nodes.labels(state=state).set(sum(n.daemon_state == state for n in nodes))
+        self.primary.clear()
+        for node in nodes:
+            self.primary.labels(node=node.name).set(1 if node.is_primary else 0)
+        self.fenced.set(sum(n.daemon_state == "fenced" for n in nodes))
+        vms = cluster.vms.list()
+        self.vms.clear()
+        for state in {v.state for v in vms}:
+            self.vms.labels(state=state).set(sum(v.state == state for v in vms))
+        self.faults.set(len(cluster.faults()))
+        return generate_latest(self.registry)
+
+
+def error(status: int, message: str, field: str | None = None) -> Response:
+    response = jsonify({"message": message, "field": field, "request_id": g.get("request_id")})
+    response.status_code = status
+    return response
+
+
+def create_app(cluster: Cluster, keys: KeyRing, registry: Registry, extra_blueprints: list[Any] = ()) -> Flask:  # type: ignore[assignment]
+    app = Flask("pvc_api")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    tasks = Tasks()
+    metrics = Metrics()
+    log = get_logger(component="api")
+    app.extensions["pvc"] = {"cluster": cluster, "tasks": tasks, "registry": registry}
+
+    @app.before_request
+    def begin() -> None:
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unknown"
+        metrics.latency.labels(endpoint=endpoint, method=request.method).observe(time.perf_counter() - g.started)
+        if response.status_code >= 400:
+            metrics.errors.labels(status=str(response.status_code)).inc()
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> Response:
+        log.exception("request_failed", request_id=g.get("request_id"), path=request.path)
+        return error(500, f"internal error (request id {g.get('request_id')})")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.render(cluster), mimetype=CONTENT_TYPE_LATEST)
+
+    def authorised() -> str | None:
+        return keys.who(request.headers.get("X-Api-Key"))
+
+    for endpoint in registry.endpoints:
+        app.add_url_rule(
+            PREFIX + endpoint.path if endpoint.path != "/" else PREFIX,
+            endpoint=f"{endpoint.method} {endpoint.path}",
+            view_func=_view(endpoint, cluster, tasks, authorised),
+            methods=[endpoint.method],
+            strict_slashes=False,
+        )
+    spec = document(registry)
+
+    @app.get(PREFIX + "/openapi.json")
+    def openapi() -> Response:
+        if authorised() is None:
+            return error(401, "a valid X-Api-Key header is required")
+        return jsonify(spec)
+
+    @app.get(PREFIX + "/docs")
+    def docs() -> Response:
+        return Response(docs_page(spec), mimetype="text/html")
+
+    @app.get(PREFIX + "/tasks/<task_id>")
+    def task(task_id: str) -> Response:
+        if authorised() is None:
+            return error(401, "a valid X-Api-Key header is required")
+        found = tasks.get(task_id)
+        if found is None:
+            return error(404, f"no task {task_id}")
+        return jsonify(found)
+
+    for blueprint in extra_blueprints:
+        app.register_blueprint(blueprint, url_prefix=f"{PREFIX}/plugins/{blueprint.name}")
+    return app
+
+
+def _parse(model: type[BaseModel] | None, data: Any, where: str) -> BaseModel | None:
+    if model is None:
+        return None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _BadInput(f"the {where} must be a JSON object", None)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise _BadInput(f"{field}: {first['msg']}" if field else first["msg"], field) from exc
+
+
+class _BadInput(Exception):
+    def __init__(self, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+def _view(endpoint: Endpoint, cluster: Cluster, tasks: Tasks, authorised: Callable[[], str | None]) -> Any:
+    def view(**path: str) -> Response:
+        if not endpoint.public and authorised() is None:
+            return error(401, "a valid X-Api-Key header is required")
+        try:
+            query = _parse(endpoint.query, request.args.to_dict(), "query")
+            body = None
+            if endpoint.body is not None:
+                payload = request.get_json(silent=True) if request.data else {}
+                if request.data and payload is None:
+                    raise _BadInput("the body is not valid JSON", None)
+                body = _parse(endpoint.body, payload, "body")
+            kwargs: dict[str, Any] = {"cluster": cluster, **path}
+            if query is not None:
+                kwargs["query"] = query
+            if body is not None:
+                kwargs["body"] = body
+            if endpoint.long and body is not None and not getattr(body, "wait", False):
+                target = next(iter(path.values()), "")
+                task = tasks.start(f"{endpoint.method} {endpoint.path}", target, lambda: endpoint.function(**kwargs))
+                response = jsonify(task)
+                response.status_code = 202
+                response.headers["Location"] = task["url"]
+                return response
+            result = endpoint.function(**kwargs)
+        except _BadInput as exc:
+            return error(400, exc.message, exc.field)
+        except PvcError as exc:
+            return error(status_of(exc), str(exc), getattr(exc, "field", None))
+        response = jsonify(result)
+        response.status_code = endpoint.status
+        return response
+
+    view.__name__ = f"{endpoint.method}_{endpoint.path}"
+    return view

@@ -1,0 +1,263 @@
+"""Every endpoint of /api/v1, in the same words as ``pvc``. Each calls the same client library as the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvc_api import models as m
+from pvc_api.registry import Registry
+from pvc_core import __version__
+from pvc_core.client import Cluster
+
+api = Registry()
+route = api.route
+
+
+@route("GET", "/", "API name and version", "api", response=m.Version, public=True, errors=())
+def version(cluster: Cluster) -> dict[str, Any]:
+    return {"name": "pvc", "api": "v1", "version": __version__}
+
+
+# -- cluster ----------------------------------------------------------------------------------------------
+
+
+@route("GET", "/cluster", "Health, primary coordinator, node states, faults", "cluster", response=m.ClusterStatus)
+def cluster_status(cluster: Cluster) -> dict[str, Any]:
+    return cluster.status().to_dict()
+
+
+@route(
+    "PUT",
+    "/cluster/maintenance",
+    "Maintenance mode on or off (no fencing while on)",
+    "cluster",
+    body=m.Maintenance,
+    response=m.Maintenance,
+)
+def maintenance(cluster: Cluster, body: m.Maintenance) -> dict[str, Any]:
+    cluster.set_maintenance(body.on)
+    return {"on": body.on}
+
+
+@route("DELETE", "/cluster/faults/<node>", "Clear the fault about a node", "cluster", response={"type": "object"})
+def clear_fault(cluster: Cluster, node: str) -> dict[str, Any]:
+    cluster.clear_fault(node)
+    return {"cleared": node}
+
+
+# -- nodes ------------------------------------------------------------------------------------------------
+
+
+@route("GET", "/node", "Every node", "nodes", response=[m.Node])
+def nodes(cluster: Cluster) -> list[dict[str, Any]]:
+    return [view.to_dict() for view in cluster.nodes()]
+
+
+@route("GET", "/node/<name>", "One node", "nodes", response=m.Node)
+def node(cluster: Cluster, name: str) -> dict[str, Any]:
+    return cluster.node(name).to_dict()
+
+
+@route(
+    "POST", "/node/<name>/primary", "Make a coordinator the primary", "nodes", body=m.Wait, response=m.Node, long=True
+)
+def node_primary(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    cluster.request_primary(name, wait=body.wait, timeout=body.timeout)
+    return cluster.node(name).to_dict()
+
+
+@route("POST", "/node/<name>/secondary", "Make the primary step back", "nodes", body=m.Wait, response=m.Node, long=True)
+def node_secondary(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    cluster.request_secondary(name, wait=body.wait, timeout=body.timeout)
+    return cluster.node(name).to_dict()
+
+
+@route("POST", "/node/<name>/flush", "Move every VM off a node", "nodes", body=m.Wait, response=m.Node, long=True)
+def node_flush(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    return cluster.flush(name, wait=body.wait, timeout=body.timeout).to_dict()
+
+
+@route(
+    "POST",
+    "/node/<name>/ready",
+    "Bring a node back from a flush or a fence",
+    "nodes",
+    body=m.Wait,
+    response=m.Node,
+    long=True,
+)
+def node_ready(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    return cluster.ready(name, wait=body.wait, timeout=body.timeout).to_dict()
+
+
+@route(
+    "POST",
+    "/node/<name>/fence",
+    "Fence a node now (power off through its BMC)",
+    "nodes",
+    body=m.Wait,
+    response=m.Node,
+    long=True,
+)
+def node_fence(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    return cluster.fence(name, wait=body.wait, timeout=body.timeout).to_dict()
+
+
+# -- VMs ----------------------------------------------------------------------------------------------------
+
+
+@route("GET", "/vm", "VMs, filtered by node, state or tag", "vms", query=m.VmFilter, response=[m.Vm])
+def vms(cluster: Cluster, query: m.VmFilter) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in cluster.vms.list(node=query.node, state=query.state, tag=query.tag)]
+
+
+@route(
+    "POST",
+    "/vm",
+    "Define a VM from libvirt domain XML",
+    "vms",
+    body=m.VmDefine,
+    response=m.Vm,
+    status=201,
+    errors=(400, 404, 409),
+)
+def vm_define(cluster: Cluster, body: m.VmDefine) -> dict[str, Any]:
+    return cluster.vms.define(
+        body.xml,
+        target=body.target,
+        limit=body.limit,
+        selector=body.node_selector,
+        autostart=body.autostart,
+        migration_method=body.migration_method,
+        max_downtime_ms=body.max_downtime,
+        tags=body.tags,
+    ).to_dict()
+
+
+@route("GET", "/vm/<name>", "One VM", "vms", response=m.Vm)
+def vm(cluster: Cluster, name: str) -> dict[str, Any]:
+    return cluster.vms.get(name).to_dict()
+
+
+@route("GET", "/vm/<name>/xml", "A VM's domain XML", "vms", response={"type": "object"})
+def vm_dump(cluster: Cluster, name: str) -> dict[str, Any]:
+    return {"xml": cluster.vms.dump(name)}
+
+
+@route("PUT", "/vm/<name>/xml", "Replace a VM's domain XML", "vms", body=m.VmModify, response=m.Vm, long=True)
+def vm_modify(cluster: Cluster, name: str, body: m.VmModify) -> dict[str, Any]:
+    record = cluster.vms.modify(name, body.xml, restart=body.restart)
+    if body.restart and body.wait:
+        record = cluster.vms.wait(name, timeout=body.timeout)
+    return record.to_dict()
+
+
+@route("PATCH", "/vm/<name>/meta", "Change a VM's PVC metadata", "vms", body=m.VmMeta, response=m.Vm)
+def vm_meta(cluster: Cluster, name: str, body: m.VmMeta) -> dict[str, Any]:
+    return cluster.vms.meta(
+        name,
+        limit=body.limit,
+        selector=body.node_selector,
+        autostart=body.autostart,
+        migration_method=body.migration_method,
+        max_downtime_ms=body.max_downtime,
+    ).to_dict()
+
+
+@route(
+    "POST", "/vm/<name>/rename", "Rename a stopped VM", "vms", body=m.VmRename, response=m.Vm, errors=(400, 404, 409)
+)
+def vm_rename(cluster: Cluster, name: str, body: m.VmRename) -> dict[str, Any]:
+    return cluster.vms.rename(name, body.new_name).to_dict()
+
+
+@route("DELETE", "/vm/<name>", "Remove a stopped VM's definition", "vms", response=m.Vm)
+def vm_remove(cluster: Cluster, name: str) -> dict[str, Any]:
+    return cluster.vms.remove(name).to_dict()
+
+
+@route("POST", "/vm/<name>/tags", "Add and remove tags", "vms", body=m.VmTags, response=m.Vm)
+def vm_tags(cluster: Cluster, name: str, body: m.VmTags) -> dict[str, Any]:
+    return cluster.vms.tag(name, add=body.add, remove=body.remove).to_dict()
+
+
+@route("GET", "/vm/<name>/log", "The last lines of a VM's serial console", "vms", query=m.LogQuery, response=m.Log)
+def vm_log(cluster: Cluster, name: str, query: m.LogQuery) -> dict[str, Any]:
+    return {"lines": list(next(iter(cluster.vms.console(name, lines=query.lines))))}
+
+
+def _settled(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    if body.wait:
+        return cluster.vms.wait(name, timeout=body.timeout).to_dict()
+    return cluster.vms.get(name).to_dict()
+
+
+@route(
+    "POST",
+    "/vm/<name>/state",
+    "Start, shut down, stop, restart or disable a VM",
+    "vms",
+    body=m.VmState,
+    response=m.Vm,
+    long=True,
+    errors=(400, 404, 409),
+)
+def vm_state(cluster: Cluster, name: str, body: m.VmState) -> dict[str, Any]:
+    if body.state == "start":
+        cluster.vms.start(name, body.target)
+    else:
+        getattr(cluster.vms, body.state)(name)
+    return _settled(cluster, name, body)
+
+
+@route(
+    "POST",
+    "/vm/<name>/migrate",
+    "Migrate a running VM (live when its method allows)",
+    "vms",
+    body=m.VmMigrate,
+    response=m.Vm,
+    long=True,
+    errors=(400, 404, 409),
+)
+def vm_migrate(cluster: Cluster, name: str, body: m.VmMigrate) -> dict[str, Any]:
+    cluster.vms.migrate(name, body.target)
+    return _settled(cluster, name, body)
+
+
+@route(
+    "POST",
+    "/vm/<name>/unmigrate",
+    "Move a migrated VM back",
+    "vms",
+    body=m.Wait,
+    response=m.Vm,
+    long=True,
+    errors=(400, 404, 409),
+)
+def vm_unmigrate(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    cluster.vms.unmigrate(name)
+    return _settled(cluster, name, body)
+
+
+@route(
+    "POST",
+    "/vm/<name>/move",
+    "Migrate a VM for good",
+    "vms",
+    body=m.VmMigrate,
+    response=m.Vm,
+    long=True,
+    errors=(400, 404, 409),
+)
+def vm_move(cluster: Cluster, name: str, body: m.VmMigrate) -> dict[str, Any]:
+    cluster.vms.move(name, body.target)
+    return _settled(cluster, name, body)
+
+
+# -- plugins ------------------------------------------------------------------------------------------------
+
+
+@route("GET", "/plugins", "Plugins loaded on the nodes, with versions and hooks", "plugins", response=[m.Plugin])
+def plugins(cluster: Cluster) -> list[dict[str, Any]]:
+    return [{"name": name, **info} for name, info in sorted(cluster.plugins_by_node().items())]

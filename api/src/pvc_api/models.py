@@ -1,0 +1,140 @@
+"""Request and response bodies of the API (pydantic): validation and the OpenAPI schemas in one place."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(BaseModel):
+    message: str
+    field: str | None = None
+    request_id: str | None = None
+
+
+class Version(BaseModel):
+    name: str
+    api: str
+    version: str
+
+
+class Task(BaseModel):
+    id: str
+    kind: str
+    target: str
+    status: Literal["running", "succeeded", "failed"]
+    result: Any = None
+    error: str | None = None
+    created: float
+    finished: float | None = None
+    url: str
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    daemon_state: str
+    coordinator_state: str
+    domain_state: str
+    alive: bool
+    primary: bool
+    resources: dict[str, Any]
+
+
+class Vm(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    uuid: str
+    state: str
+    node: str
+    memory_mib: int
+    vcpus: int
+    tags: list[str]
+
+
+class ClusterStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    healthy: bool
+    primary: str | None
+    primary_epoch: int
+    nodes: int
+    maintenance: bool
+    faults: list[dict[str, Any]]
+
+
+class Plugin(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    version: str
+    hooks: list[str]
+    nodes: list[str]
+
+
+class Wait(Body):
+    wait: bool = Field(False, description="Answer when the operation is done (else 202 with a task).")
+    timeout: float = Field(300.0, gt=0, le=3600)
+
+
+class Maintenance(Body):
+    on: bool
+
+
+class VmDefine(Body):
+    xml: str = Field(description="libvirt domain XML")
+    target: str | None = None
+    limit: list[str] = Field(default_factory=list)
+    node_selector: Literal["mem", "memprov", "load", "vcpus", "vms"] | None = None
+    autostart: bool = False
+    migration_method: Literal["none", "live", "shutdown"] = "none"
+    max_downtime: int = Field(300, ge=1)
+    tags: list[str] = Field(default_factory=list)
+
+
+class VmModify(Wait):
+    xml: str
+    restart: bool = False
+
+
+class VmMeta(Body):
+    limit: list[str] | None = None
+    node_selector: Literal["mem", "memprov", "load", "vcpus", "vms", ""] | None = None
+    autostart: bool | None = None
+    migration_method: Literal["none", "live", "shutdown"] | None = None
+    max_downtime: int | None = Field(None, ge=1)
+
+
+class VmRename(Body):
+    new_name: str
+
+
+class VmTags(Body):
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class VmState(Wait):
+    state: Literal["start", "shutdown", "stop", "restart", "disable"]
+    target: str | None = None
+
+
+class VmMigrate(Wait):
+    target: str | None = None
+
+
+class VmFilter(Body):
+    node: str | None = None
+    state: str | None = None
+    tag: str | None = None
+
+
+class LogQuery(Body):
+    lines: int = Field(50, ge=1, le=10000)
+
+
+class Log(BaseModel):
+    lines: list[str]

@@ -1,0 +1,128 @@
+"""The OpenAPI 3 document, generated from the endpoint declarations and their pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from pvc_api import models as m
+from pvc_api.registry import Endpoint, Registry
+from pvc_core import __version__
+
+PREFIX = "/api/v1"
+
+
+def _schema(target: Any, components: dict[str, Any]) -> dict[str, Any]:
+    if target is None:
+        return {"type": "object"}
+    if isinstance(target, list):
+        return {"type": "array", "items": _schema(target[0], components)}
+    if isinstance(target, dict):
+        return target
+    assert issubclass(target, BaseModel)
+    schema = target.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    components[target.__name__] = schema
+    return {"$ref": f"#/components/schemas/{target.__name__}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
+    error = _schema(m.Error, components)
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "operationId": f"{endpoint.method.lower()}{endpoint.path.replace('/', '_').replace('<', '').replace('>', '')}",
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in endpoint.path_params
+        ],
+        "responses": {str(endpoint.status): _json(_schema(endpoint.response, components), "success")},
+    }
+    if endpoint.query is not None:
+        for name, field in endpoint.query.model_fields.items():
+            schema = endpoint.query.model_json_schema()["properties"][name]
+            operation["parameters"].append(
+                {"name": name, "in": "query", "required": field.is_required(), "schema": schema}
+            )
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": _schema(endpoint.body, components)}},
+        }
+    if endpoint.long:
+        operation["responses"]["202"] = _json(_schema(m.Task, components), "accepted: poll the task")
+    for status in (*endpoint.errors, 503, 500):
+        operation["responses"][str(status)] = _json(error, "error")
+    if endpoint.public:
+        operation["security"] = []
+    else:
+        operation["responses"]["401"] = _json(error, "no valid API key")
+    return operation
+
+
+def document(registry: Registry) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    for endpoint in registry.endpoints:
+        path = PREFIX if endpoint.path == "/" else PREFIX + endpoint.openapi_path
+        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, components)
+    error = _schema(m.Error, components)
+    paths[PREFIX + "/tasks/{task_id}"] = {
+        "get": {
+            "summary": "A long operation's task",
+            "tags": ["tasks"],
+            "operationId": "get_task",
+            "parameters": [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(_schema(m.Task, components), "the task"),
+                "404": _json(error, "no such task"),
+                "401": _json(error, "no valid API key"),
+            },
+        }
+    }
+    paths[PREFIX + "/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "tags": ["api"],
+            "operationId": "get_openapi",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document"), "401": _json(error, "no valid key")},
+        }
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "PVC API",
+            "version": __version__,
+            "description": "The Parallel Virtual Cluster: nodes, coordinators, VMs, plugins.",
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+        },
+        "security": [{"ApiKey": []}],
+        "paths": paths,
+    }
+
+
+def docs_page(spec: dict[str, Any]) -> str:
+    """A browsable list of the endpoints, rendered here (no assets fetched from anywhere)."""
+    rows = []
+    for path, operations in sorted(spec["paths"].items()):
+        for method, operation in operations.items():
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{path}</code></td>"
+                f"<td>{operation.get('summary', '')}</td></tr>"
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>PVC API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:.2em 1em}</style></head><body>"
+        f"<h1>PVC API {spec['info']['version']}</h1><p>The machine-readable document: "
+        "<a href='openapi.json'>openapi.json</a>. Send the key in the <code>X-Api-Key</code> header.</p>"
+        "<table>" + "".join(rows) + "</table></body></html>"
+    )

@@ -1,0 +1,46 @@
+"""The API's endpoints are declared once, with their models: Flask routes and the OpenAPI document are
+both generated from these declarations, so the document cannot drift from the code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str  # Flask style, relative to /api/v1: /vm/<name>
+    function: Callable[..., Any]
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None  # a pydantic model, [model] for a list, or a JSON schema dict
+    status: int = 200
+    long: bool = False  # may answer 202 with a task
+    public: bool = False  # no key needed
+    errors: tuple[int, ...] = (400, 404)
+
+    @property
+    def openapi_path(self) -> str:
+        return self.path.replace("<", "{").replace(">", "}")
+
+    @property
+    def path_params(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("<")]
+
+
+@dataclass
+class Registry:
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def route(self, method: str, path: str, summary: str, tag: str, **options: Any) -> Callable[..., Any]:
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self.endpoints.append(Endpoint(method, path, function, summary, tag, **options))
+            return function
+
+        return register

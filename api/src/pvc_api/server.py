@@ -1,0 +1,77 @@
+"""``pvcapid``: the API under gunicorn (one worker process, threads; one ZooKeeper session for it)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from pvc_api.app import create_app
+from pvc_api.config import DEFAULT_PATH, ApiConfig, load
+from pvc_api.endpoints import api
+from pvc_api.keys import KeyRing, hash_key
+from pvc_core.client import Cluster
+from pvc_core.errors import PvcError
+from pvc_core.log import configure_logging
+from pvc_core.zk.session import ZkSession
+
+
+def build_app(config: ApiConfig) -> Any:
+    """The WSGI app with its ZooKeeper session (call in the process that serves: sessions do not fork)."""
+    zk = ZkSession(config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout)
+    zk.start()
+    keys = KeyRing({key.name: key.hash for key in config.keys})
+    return create_app(Cluster(zk), keys, api)
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, config: ApiConfig) -> None:
+        self.config_model = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        config = self.config_model
+        self.cfg.set("bind", f"{config.listen}:{config.port}")
+        self.cfg.set("workers", 1)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", config.threads)
+        self.cfg.set("timeout", 3600)  # long operations with wait=true
+        self.cfg.set("accesslog", None)
+        if config.tls is not None:
+            self.cfg.set("certfile", config.tls.cert)
+            self.cfg.set("keyfile", config.tls.key)
+
+    def load(self) -> Any:
+        return build_app(self.config_model)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pvcapid", description="PVC HTTP API daemon")
+    parser.add_argument("--config", "-c", default=os.environ.get("PVCAPID_CONFIG", str(DEFAULT_PATH)))
+    parser.add_argument("command", nargs="?", choices=["serve", "hash-key"], default="serve")
+    args = parser.parse_args(argv)
+    if args.command == "hash-key":
+        key = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("API key: ")
+        if not key:
+            print("pvcapid: error: an empty key", file=sys.stderr)
+            return 1
+        print(hash_key(key))
+        return 0
+    configure_logging()
+    try:
+        config = load(Path(args.config))
+    except PvcError as exc:
+        print(f"pvcapid: error: {exc}", file=sys.stderr)
+        return 1
+    Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

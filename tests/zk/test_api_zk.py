@@ -1,0 +1,223 @@
+"""The HTTP API (pvcapid under gunicorn) on a real ZooKeeper: version and metrics without a key, 401
+without a valid one, TLS, JSON errors naming the field, tasks for long operations, the served OpenAPI
+document, and the same answers the CLI's client library gives."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Nodes, compute_node, domain_xml, wait_until
+
+from pvc_api.keys import hash_key
+from pvc_core.client import Cluster
+
+KEY = "test-key-0123456789"
+PVCAPID = str(Path(sys.executable).with_name("pvcapid"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Api:
+    def __init__(self, url: str, context: ssl.SSLContext | None = None) -> None:
+        self.url, self.context = url, context
+
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = KEY, raw: bytes | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if key is not None:
+            request.add_header("X-Api-Key", key)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
+                text = response.read().decode()
+                status, headers = response.status, dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            text, status, headers = exc.read().decode(), exc.code, dict(exc.headers)
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text
+        return status, payload, headers
+
+
+def start_api(tmp_path: Path, zk_hosts: str, tls: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    config = {
+        "listen": "127.0.0.1",
+        "port": port,
+        "zookeeper": zk_hosts,
+        "keys": [{"name": "tests", "hash": hash_key(KEY, iterations=1000)}],
+        "threads": 4,
+    }
+    if tls:
+        config["tls"] = tls
+    path = tmp_path / "pvcapid.yaml"
+    path.write_text(json.dumps(config))
+    log = open(tmp_path / "pvcapid.log", "ab")  # noqa: SIM115 - handed to the child
+    process = subprocess.Popen(
+        [PVCAPID, "--config", str(path)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((tmp_path / "pvcapid.log").read_text())
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def api(tmp_path: Path, zk_hosts: str) -> Iterator[Api]:
+    process, port = start_api(tmp_path, zk_hosts)
+    yield Api(f"http://127.0.0.1:{port}/api/v1")
+    process.terminate()
+    process.wait(20)
+
+
+@pytest.fixture
+def running(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> Cluster:
+    for name in ("hv1", "hv2"):
+        compute_node(nodes, name, zk_hosts, ["hv1", "hv2"])
+    wait_until(
+        lambda: sum(v.alive and "compute" in v.record.drivers for v in cluster.nodes()) == 2 and cluster.primary(),
+        what="two nodes",
+    )
+    return cluster
+
+
+def test_version_and_metrics_need_no_key_and_everything_else_does(api: Api, running: Cluster) -> None:
+    status, body, headers = api.call("GET", "", key=None)
+    assert status == 200 and body["api"] == "v1" and headers.get("X-Request-Id")
+    with urllib.request.urlopen(api.url.replace("/api/v1", "/metrics"), timeout=30) as response:
+        text = response.read().decode()
+    assert 'pvc_nodes{state="run"} 2.0' in text and "pvc_api_request_seconds" in text
+    for path in ("/node", "/vm", "/cluster", "/plugins", "/openapi.json"):
+        assert api.call("GET", path, key=None)[0] == 401, path
+        assert api.call("GET", path, key="wrong")[0] == 401, path
+        assert api.call("GET", path)[0] == 200, path
+
+
+def test_answers_match_the_client_library(api: Api, running: Cluster) -> None:
+    assert api.call("GET", "/node")[1] == json.loads(json.dumps([v.to_dict() for v in running.nodes()]))
+    assert api.call("GET", "/cluster")[1]["primary"] == running.primary()
+
+
+def test_a_vm_lifecycle_through_the_api(api: Api, running: Cluster) -> None:
+    status, vm, _ = api.call("POST", "/vm", {"xml": domain_xml("web"), "target": "hv1", "tags": ["t"]})
+    assert status == 201 and vm["name"] == "web" and vm["state"] == "stop"
+    status, task, headers = api.call("POST", "/vm/web/state", {"state": "start"})
+    assert status == 202 and headers["Location"] == task["url"]
+    done = wait_until(
+        lambda: (t := api.call("GET", f"/tasks/{task['id']}")[1])["status"] != "running" and t, what="the task"
+    )
+    assert done["status"] == "succeeded"
+    status, vm, _ = api.call("POST", "/vm/web/migrate", {"target": "hv2", "wait": True})
+    assert status == 200 and vm["node"] == "hv2" and vm["observed"] == "running"
+    assert [v["name"] for v in api.call("GET", "/vm?tag=t")[1]] == ["web"]
+    status, err, _ = api.call("POST", "/vm", {"xml": domain_xml("web")})
+    assert status == 409 and "already exists" in err["message"]
+    status, err, _ = api.call("DELETE", "/vm/web")
+    assert status == 400 and "stop it before removing it" in err["message"]
+
+
+def test_errors_name_the_field_on_every_mutating_endpoint(api: Api, running: Cluster) -> None:
+    from pvc_api.endpoints import api as registry
+
+    for endpoint in registry.endpoints:
+        if endpoint.body is None:
+            continue
+        path = endpoint.path.replace("<name>", "hv1" if endpoint.tag == "nodes" else "nope")
+        path = path.replace("<node>", "hv1")
+        status, err, headers = api.call(endpoint.method, path, {"unexpected_field": 1})
+        assert status == 400, (endpoint.method, path, err)
+        assert err["field"] == "unexpected_field" and err["request_id"] == headers["X-Request-Id"]
+        status, err, _ = api.call(endpoint.method, path, raw=b"{not json")
+        assert status == 400 and "not valid JSON" in err["message"], (endpoint.method, path, err)
+
+
+def test_unknown_things_are_404_with_a_message(api: Api, running: Cluster) -> None:
+    status, err, _ = api.call("GET", "/vm/nothing")
+    assert status == 404 and err["message"] == "no VM named 'nothing' in this cluster"
+    assert api.call("GET", "/no/such/path")[0] == 404
+    assert api.call("GET", "/tasks/unknown")[0] == 404
+
+
+def test_the_openapi_document_describes_every_endpoint(api: Api, running: Cluster) -> None:
+    from pvc_api.endpoints import api as registry
+
+    spec = api.call("GET", "/openapi.json")[1]
+    assert spec["openapi"].startswith("3.")
+    for endpoint in registry.endpoints:
+        path = "/api/v1" + ("" if endpoint.path == "/" else endpoint.openapi_path)
+        assert endpoint.method.lower() in spec["paths"][path], path
+    with urllib.request.urlopen(api.url + "/docs", timeout=30) as response:
+        assert "openapi.json" in response.read().decode()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "api.crt", directory / "api.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_tls_with_a_self_signed_certificate(tmp_path: Path, zk_hosts: str) -> None:
+    cert, key = self_signed(tmp_path)
+    process, port = start_api(tmp_path, zk_hosts, tls={"cert": str(cert), "key": str(key)})
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        api = Api(f"https://127.0.0.1:{port}/api/v1", context)
+        assert api.call("GET", "", key=None)[0] == 200
+        assert api.call("GET", "/node")[0] == 200
+        with pytest.raises(urllib.error.URLError):  # plain HTTP is not served
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1", timeout=10)
+        untrusted = Api(f"https://127.0.0.1:{port}/api/v1", ssl.create_default_context())
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusted.call("GET", "", key=None)
+    finally:
+        process.terminate()
+        process.wait(20)
