@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,50 @@ import click
 from pvc_cli.errors import CliError
 
 HOSTS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d+(,[A-Za-z0-9_.\-\[\]:]+:\d+)*(/[\w/\-]*)?$")
+API = re.compile(r"^https?://[A-Za-z0-9_.\-\[\]:]+(:\d+)?(/[\w/\-]*)?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 
 
 @dataclass(frozen=True)
 class Connection:
+    """Either a direct ZooKeeper address, or an API URL with the file holding its key."""
+
     name: str
-    zookeeper: str
+    zookeeper: str = ""
     timeout: float = 10.0
+    api: str = ""
+    key_file: str = ""
+    cafile: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"zookeeper": self.zookeeper, "timeout": self.timeout}
+        fields = {"zookeeper": self.zookeeper, "api": self.api, "key_file": self.key_file, "cafile": self.cafile}
+        return {k: v for k, v in fields.items() if v} | {"timeout": self.timeout}
+
+    @property
+    def address(self) -> str:
+        return self.api or self.zookeeper
+
+    def api_key(self) -> str:
+        if not self.key_file:
+            key = os.environ.get("PVC_API_KEY", "")
+            if not key:
+                raise CliError(f"connection '{self.name}' needs an API key: a key file, or $PVC_API_KEY")
+            return key
+        try:
+            return Path(self.key_file).read_text().strip()
+        except OSError as exc:
+            raise CliError(f"{self.key_file}: cannot read the API key: {exc.strerror}") from exc
+
+    @classmethod
+    def from_dict(cls, name: str, entry: dict[str, Any]) -> Connection:
+        return cls(
+            name,
+            zookeeper=entry.get("zookeeper", ""),
+            timeout=float(entry.get("timeout", 10.0)),
+            api=entry.get("api", ""),
+            key_file=entry.get("key_file", ""),
+            cafile=entry.get("cafile", ""),
+        )
 
 
 def config_dir() -> Path:
@@ -64,17 +97,39 @@ def save(data: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
-def add(name: str, zookeeper: str, make_default: bool = False, timeout: float = 10.0) -> Connection:
+def add(
+    name: str,
+    zookeeper: str | None = None,
+    make_default: bool = False,
+    timeout: float = 10.0,
+    api: str | None = None,
+    key_file: str | None = None,
+    cafile: str | None = None,
+) -> Connection:
     if not NAME.match(name):
         raise CliError(f"'{name}' is not a valid connection name (letters, digits, '.', '_', '-')")
-    if not HOSTS.match(zookeeper):
+    if bool(zookeeper) == bool(api):
+        raise CliError("give either --zookeeper HOST:PORT or --api URL (with --key-file)")
+    if zookeeper and not HOSTS.match(zookeeper):
         raise CliError(f"'{zookeeper}' is not a ZooKeeper address list (host:port[,host:port...])")
+    if api and not API.match(api):
+        raise CliError(f"'{api}' is not an API URL (http(s)://host[:port])")
+    if api and key_file and not Path(key_file).is_file():
+        raise CliError(f"{key_file}: no such key file")
+    connection = Connection(
+        name,
+        zookeeper=zookeeper or "",
+        timeout=timeout,
+        api=api or "",
+        key_file=str(Path(key_file).resolve()) if key_file else "",
+        cafile=cafile or "",
+    )
     data = load()
-    data["connections"][name] = Connection(name, zookeeper, timeout).to_dict()
+    data["connections"][name] = connection.to_dict()
     if make_default or data["default"] is None:
         data["default"] = name
     save(data)
-    return Connection(name, zookeeper, timeout)
+    return connection
 
 
 def remove(name: str) -> None:
@@ -97,10 +152,7 @@ def set_default(name: str) -> None:
 
 def stored() -> tuple[str | None, list[Connection]]:
     data = load()
-    connections = [
-        Connection(name, entry["zookeeper"], float(entry.get("timeout", 10.0)))
-        for name, entry in sorted(data["connections"].items())
-    ]
+    connections = [Connection.from_dict(name, entry) for name, entry in sorted(data["connections"].items())]
     return data["default"], connections
 
 
@@ -110,7 +162,7 @@ def resolve(choice: str | None) -> Connection:
     override = os.environ.get("PVC_TIMEOUT")
     if override:
         try:
-            return Connection(connection.name, connection.zookeeper, float(override))
+            return replace(connection, timeout=float(override))
         except ValueError as exc:
             raise CliError(f"PVC_TIMEOUT={override!r} is not a number of seconds") from exc
     return connection
@@ -123,7 +175,9 @@ def _choose(choice: str | None) -> Connection:
         if choice in by_name:
             return by_name[choice]
         if HOSTS.match(choice):
-            return Connection("(direct)", choice)
+            return Connection("(direct)", zookeeper=choice)
+        if API.match(choice):
+            return Connection("(direct)", api=choice)
         known = ", ".join(by_name) or "none"
         raise CliError(f"unknown connection '{choice}' (known: {known}; or give host:port)")
     if default and default in by_name:

@@ -18,9 +18,16 @@ class CliContext:
 
     @contextmanager
     def cluster(self) -> Iterator[Cluster]:
-        """A client for the chosen connection, closed when the command is done."""
+        """A client for the chosen connection, closed when the command is done: direct to ZooKeeper, or
+        through the API (the same calls, the same answers)."""
+        target = resolve(self.connection)
+        if target.api:
+            from pvc_cli.remote import RemoteCluster
+
+            remote = RemoteCluster(target.api, target.api_key(), target.timeout, target.cafile or None)
+            yield remote  # type: ignore[misc]
+            return
         from pvc_core.client import Cluster
 
-        target = resolve(self.connection)
         with Cluster.connect(target.zookeeper, timeout=target.timeout) as cluster:
             yield cluster

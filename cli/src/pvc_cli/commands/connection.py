@@ -15,12 +15,25 @@ def connection() -> None:
 
 @connection.command()
 @click.argument("name")
-@click.option("--zookeeper", "zookeeper", required=True, metavar="HOST:PORT[,...]", help="The coordinators' ZooKeeper.")
+@click.option("--zookeeper", "zookeeper", metavar="HOST:PORT[,...]", help="The coordinators' ZooKeeper (direct).")
+@click.option("--api", metavar="URL", help="The PVC API (http(s)://host:7370) instead of ZooKeeper.")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="File holding the API key.")
+@click.option("--cafile", type=click.Path(dir_okay=False), help="CA certificate for an https API.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default connection.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the cluster.")
-def add(name: str, zookeeper: str, make_default: bool, timeout: float) -> None:
+def add(
+    name: str,
+    zookeeper: str | None,
+    api: str | None,
+    key_file: str | None,
+    cafile: str | None,
+    make_default: bool,
+    timeout: float,
+) -> None:
     """Store a connection named NAME (replacing one of the same name)."""
-    connections.add(name, zookeeper, make_default=make_default, timeout=timeout)
+    connections.add(
+        name, zookeeper, make_default=make_default, timeout=timeout, api=api, key_file=key_file, cafile=cafile
+    )
     click.echo(f"connection {name} saved")
 
 
@@ -34,7 +47,8 @@ def list_connections(output_format: str) -> None:
         data,
         output_format,
         lambda rows: table(
-            ["NAME", "DEFAULT", "ZOOKEEPER"], [[r["name"], "*" if r["default"] else "", r["zookeeper"]] for r in rows]
+            ["NAME", "DEFAULT", "ADDRESS"],
+            [[r["name"], "*" if r["default"] else "", r.get("api") or r.get("zookeeper", "")] for r in rows],
         ),
     )
 
