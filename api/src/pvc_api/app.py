@@ -182,9 +182,11 @@ def _view(endpoint: Endpoint, cluster: Cluster, tasks: Tasks, authorised: Callab
                 kwargs["query"] = query
             if body is not None:
                 kwargs["body"] = body
-            if endpoint.long and body is not None and not getattr(body, "wait", False):
+            if endpoint.long and endpoint.settle is not None and body is not None and not getattr(body, "wait", False):
+                endpoint.function(**kwargs)  # the request itself is made now: its errors answer this call
                 target = next(iter(path.values()), "")
-                task = tasks.start(f"{endpoint.method} {endpoint.path}", target, lambda: endpoint.function(**kwargs))
+                settle = endpoint.settle
+                task = tasks.start(f"{endpoint.method} {endpoint.path}", target, lambda: settle(**kwargs))
                 response = jsonify(task)
                 response.status_code = 202
                 response.headers["Location"] = task["url"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pvc_api import models as m
@@ -186,6 +187,10 @@ def vm_log(cluster: Cluster, name: str, query: m.LogQuery) -> dict[str, Any]:
     return {"lines": list(next(iter(cluster.vms.console(name, lines=query.lines))))}
 
 
+def _vm_done(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    return cluster.vms.wait(name, timeout=body.timeout).to_dict()
+
+
 def _settled(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
     if body.wait:
         return cluster.vms.wait(name, timeout=body.timeout).to_dict()
@@ -261,3 +266,44 @@ def vm_move(cluster: Cluster, name: str, body: m.VmMigrate) -> dict[str, Any]:
 @route("GET", "/plugins", "Plugins loaded on the nodes, with versions and hooks", "plugins", response=[m.Plugin])
 def plugins(cluster: Cluster) -> list[dict[str, Any]]:
     return [{"name": name, **info} for name, info in sorted(cluster.plugins_by_node().items())]
+
+
+# -- what the task waits for when a long request did not ask to wait -------------------------------------
+
+
+def _primary_done(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    cluster.wait_for_primary(name, body.timeout)
+    return cluster.node(name).to_dict()
+
+
+def _secondary_done(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    cluster.wait_for_other_primary(name, body.timeout)
+    return cluster.node(name).to_dict()
+
+
+def _flush_done(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    return cluster.flush(name, wait=True, timeout=body.timeout).to_dict()  # already asked: only waits
+
+
+def _ready_done(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    return cluster.ready(name, wait=True, timeout=body.timeout).to_dict()
+
+
+def _fence_done(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
+    return cluster.wait_fenced(name, since=time.time() - 5, timeout=body.timeout).to_dict()
+
+
+SETTLE = {
+    "node_primary": _primary_done,
+    "node_secondary": _secondary_done,
+    "node_flush": _flush_done,
+    "node_ready": _ready_done,
+    "node_fence": _fence_done,
+    "vm_modify": _vm_done,
+    "vm_state": _vm_done,
+    "vm_migrate": _vm_done,
+    "vm_unmigrate": _vm_done,
+    "vm_move": _vm_done,
+}
+for _endpoint in api.endpoints:
+    _endpoint.settle = SETTLE.get(_endpoint.function.__name__)

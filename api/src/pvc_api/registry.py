@@ -22,6 +22,9 @@ class Endpoint:
     response: Any = None  # a pydantic model, [model] for a list, or a JSON schema dict
     status: int = 200
     long: bool = False  # may answer 202 with a task
+    # for long endpoints: waits until what ``function`` asked for is done (run in the task when the
+    # request did not ask to wait; ``function`` itself then only makes the request)
+    settle: Callable[..., Any] | None = None
     public: bool = False  # no key needed
     errors: tuple[int, ...] = (400, 404)
 

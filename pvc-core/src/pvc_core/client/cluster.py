@@ -240,19 +240,21 @@ class Cluster:
         with contextlib.suppress(Conflict):  # already requested: one is enough
             self.zk.create(paths.fence_request(name), encode({"requested_at": time.time()}))
         if wait:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                view = self.node(name)
-                if view.daemon_state == DaemonState.FENCED:
-                    return view
-                fault = next(
-                    (f for f in self.faults() if f.get("node") == name and float(f.get("at", 0)) >= requested), None
-                )
-                if fault is not None and self.zk.exists(paths.fence_request(name)) is None:
-                    raise InvalidRequest(str(fault.get("message", f"fencing {name} failed")))
-                time.sleep(0.2)
-            raise InvalidRequest(f"timed out after {timeout:g}s waiting for node {name} to be fenced")
+            return self.wait_fenced(name, requested, timeout)
         return self.node(name)
+
+    def wait_fenced(self, name: str, since: float, timeout: float = 120.0) -> NodeView:
+        """Wait until ``name`` is fenced; a fault about it raised after ``since`` ends the wait with its reason."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = self.node(name)
+            if view.daemon_state == DaemonState.FENCED:
+                return view
+            fault = next((f for f in self.faults() if f.get("node") == name and float(f.get("at", 0)) >= since), None)
+            if fault is not None and self.zk.exists(paths.fence_request(name)) is None:
+                raise InvalidRequest(str(fault.get("message", f"fencing {name} failed")))
+            time.sleep(0.2)
+        raise InvalidRequest(f"timed out after {timeout:g}s waiting for node {name} to be fenced")
 
     # -- flush and ready --------------------------------------------------------------------------------------
 
