@@ -99,3 +99,16 @@ def test_the_vm_own_selector_applies_when_none_is_given() -> None:
     table = cluster(hv1=node("hv1", load=0.1, free=1000), hv2=node("hv2", load=2.0, free=8000))
     assert choose_node(vm("new", node_selector="load"), table) == "hv1"
     assert choose_node(vm("new"), table) == "hv2"  # the default: mem
+
+
+def test_a_vm_record_survives_a_round_trip_through_its_dict() -> None:
+    from dataclasses import asdict
+
+    from pvc_core.vms.model import Operation
+
+    record = vm("web", "hv1", tags=("a", "b"), node_limit=("hv1",)).with_(
+        operation=Operation(kind="start", node="hv1", started=1.0, by="me"), last_migration={"seconds": 1.5}
+    )
+    data = record.to_dict()
+    assert data == asdict(record) | {"tags": ["a", "b"], "node_limit": ["hv1"]}
+    assert VmRecord.from_dict(data) == record

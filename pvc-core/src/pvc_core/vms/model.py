@@ -88,9 +88,12 @@ class VmRecord:
     updated_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # by hand rather than dataclasses.asdict (a deep copy): listing thousands of VMs spends its time here
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["node_limit"] = list(self.node_limit)
         data["tags"] = list(self.tags)
+        data["operation"] = asdict(self.operation) if self.operation is not None else None
+        data["last_migration"] = dict(self.last_migration)
         return data
 
     @classmethod
