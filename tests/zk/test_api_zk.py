@@ -59,7 +59,9 @@ class Api:
         return status, payload, headers
 
 
-def start_api(tmp_path: Path, zk_hosts: str, tls: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+def start_api(
+    tmp_path: Path, zk_hosts: str, tls: dict[str, str] | None = None, plugins: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     config = {
         "listen": "127.0.0.1",
@@ -70,6 +72,8 @@ def start_api(tmp_path: Path, zk_hosts: str, tls: dict[str, str] | None = None) 
     }
     if tls:
         config["tls"] = tls
+    if plugins:
+        config["plugins"] = {"enable": plugins}
     path = tmp_path / "pvcapid.yaml"
     path.write_text(json.dumps(config))
     log = open(tmp_path / "pvcapid.log", "ab")  # noqa: SIM115 - handed to the child
@@ -220,6 +224,19 @@ def test_tls_with_a_self_signed_certificate(tmp_path: Path, zk_hosts: str) -> No
         untrusted = Api(f"https://127.0.0.1:{port}/api/v1", ssl.create_default_context())
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             untrusted.call("GET", "", key=None)
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def test_a_plugin_contributes_api_routes_behind_the_key(tmp_path: Path, zk_hosts: str) -> None:
+    process, port = start_api(tmp_path, zk_hosts, plugins=["template"])
+    try:
+        api = Api(f"http://127.0.0.1:{port}/api/v1")
+        status, body, _ = api.call("GET", "/plugins/template/hello")
+        assert (status, body) == (200, {"greeting": "hello from the template plugin"})
+        status, err, _ = api.call("GET", "/plugins/template/hello", key=None)
+        assert status == 401 and err["message"] == "a valid X-Api-Key header is required"
     finally:
         process.terminate()
         process.wait(20)

@@ -140,6 +140,11 @@ def create_app(cluster: Cluster, keys: KeyRing, registry: Registry, extra_bluepr
         return jsonify(found)
 
     for blueprint in extra_blueprints:
+
+        def require_key() -> Response | None:
+            return None if authorised() is not None else error(401, "a valid X-Api-Key header is required")
+
+        blueprint.before_request(require_key)
         app.register_blueprint(blueprint, url_prefix=f"{PREFIX}/plugins/{blueprint.name}")
     return app
 

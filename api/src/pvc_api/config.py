@@ -26,6 +26,10 @@ class Tls(Strict):
     key: str
 
 
+class Plugins(Strict):
+    enable: list[str] = Field(default_factory=list, description="Installed plugins whose API routes to load.")
+
+
 class ApiConfig(Strict):
     listen: str = "0.0.0.0"
     port: int = Field(7370, ge=1, le=65535)
@@ -33,6 +37,7 @@ class ApiConfig(Strict):
     keys: list[ApiKey] = Field(default_factory=list, description="Accepted API keys, hashed.")
     tls: Tls | None = None
     threads: int = Field(8, ge=1, le=256)
+    plugins: Plugins = Plugins()
     operation_timeout: float = Field(10.0, gt=0)
 
 

@@ -19,6 +19,8 @@ from pvc_api.keys import KeyRing, hash_key
 from pvc_core.client import Cluster
 from pvc_core.errors import PvcError
 from pvc_core.log import configure_logging
+from pvc_core.plugins.hooks import Hooks
+from pvc_core.plugins.manager import PluginSet
 from pvc_core.zk.session import ZkSession
 
 
@@ -27,7 +29,10 @@ def build_app(config: ApiConfig) -> Any:
     zk = ZkSession(config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout)
     zk.start()
     keys = KeyRing({key.name: key.hash for key in config.keys})
-    return create_app(Cluster(zk), keys, api)
+    plugins = PluginSet()
+    plugins.load(config.plugins.enable)
+    blueprints = [bp for _, found in Hooks(plugins.pm).collect("pvc_api_blueprints") for bp in found]
+    return create_app(Cluster(zk), keys, api, blueprints)
 
 
 class Server(BaseApplication):  # type: ignore[misc]

@@ -31,7 +31,13 @@ def test_hooks_match_the_contract() -> None:
     callers = pm.get_hookcallers(plugin)
     assert callers is not None
     implemented = {caller.name for caller in callers}
-    assert implemented == {"pvc_config_sections", "pvc_zk_schema", "pvc_daemon_start", "pvc_become_primary"}
+    assert implemented == {
+        "pvc_config_sections",
+        "pvc_zk_schema",
+        "pvc_daemon_start",
+        "pvc_become_primary",
+        "pvc_api_blueprints",
+    }
     impls = pm.hook.pvc_become_primary.get_hookimpls()
     assert [impl.plugin_name for impl in impls] == ["template"]
 

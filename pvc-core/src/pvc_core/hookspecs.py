@@ -199,3 +199,21 @@ def pvc_session_changed(host: Host, state: str) -> None:
     Where: dispatcher thread.
     Returns: nothing. May raise: logged; dispatch goes on.
     """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The HTTP API
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_api_blueprints() -> list[Any]:
+    """Contribute routes to the HTTP API, as Flask blueprints.
+
+    When: once when pvcapid starts, after the plugins its config enables are loaded.
+    Where: pvcapid (the API process), main thread; the routes then run in its request threads.
+    Returns: a list of ``flask.Blueprint``; each is mounted at ``/api/v1/plugins/<blueprint name>`` and, like
+    every endpoint, answers 401 without a valid API key. Import Flask inside the hook (or a module only
+    pvcapid imports) so that pvcd never needs it.
+    Raises: may not raise; an exception stops pvcapid naming the plugin.
+    """

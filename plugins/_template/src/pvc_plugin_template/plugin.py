@@ -12,7 +12,7 @@ An implementation may accept any subset of the hook's arguments (``pvc_config_se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pvc_core import hookimpl
 from pvc_core.config import ConfigSection
@@ -66,3 +66,17 @@ def pvc_become_primary(host: Host, epoch: int) -> None:
     value = encode({"node": host.node, "epoch": epoch})
     host.zk.ensure(PRIMARY, value)  # creates the znode (and its parents) on the first takeover
     host.zk.set(PRIMARY, value)  # and overwrites what an earlier primary wrote
+
+
+@hookimpl
+def pvc_api_blueprints() -> list[Any]:
+    """An API route of the plugin's own: GET /api/v1/plugins/template/hello (pvcapid only)."""
+    from flask import Blueprint, jsonify
+
+    blueprint = Blueprint("template", __name__)
+
+    @blueprint.get("/hello")
+    def hello() -> Any:
+        return jsonify({"greeting": "hello from the template plugin"})
+
+    return [blueprint]
