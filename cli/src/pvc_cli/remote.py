@@ -16,7 +16,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pvc_core.client.cluster import ClusterStatus, NodeView
+from pvc_core.client.cluster import ClusterStatus, NodeView, wait_for
+from pvc_core.client.vms import wait_settled
 from pvc_core.errors import Busy, InvalidRequest, NotFound, PvcError, ZooKeeperUnavailable
 from pvc_core.nodes import NodeRecord
 from pvc_core.vms.model import VmRecord
@@ -100,10 +101,10 @@ class RemoteCluster:
         self._long(f"/node/{_q(name)}/secondary", {}, wait, timeout)
 
     def wait_for_primary(self, name: str, timeout: float = 30.0) -> None:
-        _poll(lambda: self.primary() == name, timeout, f"node {name} to become primary")
+        wait_for(lambda: self.primary() == name, timeout, f"node {name} to become primary", interval=0.2)
 
     def wait_for_other_primary(self, name: str, timeout: float = 30.0) -> None:
-        _poll(lambda: self.primary() not in (None, name), timeout, f"another node to take over from {name}")
+        wait_for(lambda: self.primary() not in (None, name), timeout, f"another node to take over from {name}", 0.2)
 
     def _node_action(self, name: str, action: str, wait: bool, timeout: float) -> NodeView:
         reply = self._long(f"/node/{_q(name)}/{action}", {}, wait, timeout)
@@ -243,25 +244,7 @@ class RemoteVms:
         return self._settled(self.cluster.call("POST", f"/vm/{_q(name)}/move", {"target": target}), name)
 
     def wait(self, name: str, timeout: float = 120.0, progress: Any = None) -> VmRecord:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
-            record = self.get(name)
-            line = f"{record.name}: {record.state} on {record.node or '-'}" + (
-                f" ({record.operation.kind} in progress)" if record.operation else ""
-            )
-            if progress is not None and line != last:
-                progress(line)
-                last = line
-            if record.operation is None and record.state not in ("migrate", "migrate-live", "unmigrate", "restart"):
-                if record.state == "fail":
-                    raise InvalidRequest(f"VM {record.name} failed: {record.failure_reason or 'no reason given'}")
-                if record.failure_reason and record.state == "start" and record.observed == "running":
-                    raise InvalidRequest(f"VM {record.name}: {record.failure_reason}")
-                return record
-            if time.monotonic() > deadline:
-                raise InvalidRequest(f"timed out after {timeout:g}s waiting for VM {record.name} ({line})")
-            time.sleep(0.2)
+        return wait_settled(lambda: self.get(name), timeout, progress, interval=0.2)
 
     def console(
         self, name: str, lines: int = 50, follow: bool = False, timeout: float = 10.0
@@ -292,12 +275,3 @@ def _node(data: dict[str, Any]) -> NodeView:
 
 def _q(name: str) -> str:
     return urllib.parse.quote(name, safe="")
-
-
-def _poll(done: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done():
-            return
-        time.sleep(0.2)
-    raise InvalidRequest(f"timed out after {timeout:g}s waiting for {what}")

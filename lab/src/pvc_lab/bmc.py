@@ -113,63 +113,20 @@ class Bmc:
             time.sleep(0.1)
         return process.pid
 
+    def ipmitool(self, *command: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """One ipmitool call against this BMC, as any IPMI client would make it."""
+        return subprocess.run(
+            ["ipmitool", "-I", "lanplus", "-C", "3", "-H", self.address, "-p", str(self.port), "-U", self.user,
+             "-P", self.password, *command],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
     def answers(self) -> bool:
-        result = subprocess.run(
-            [
-                "ipmitool",
-                "-I",
-                "lanplus",
-                "-C",
-                "3",
-                "-H",
-                self.address,
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-P",
-                self.password,
-                "-N",
-                "1",
-                "-R",
-                "1",
-                "chassis",
-                "power",
-                "status",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        return result.returncode == 0
+        return self.ipmitool("-N", "1", "-R", "1", "chassis", "power", "status", timeout=10).returncode == 0
 
     def power(self, state: str) -> None:
         """``chassis power on|off`` through this BMC, as an operator or a power cut would."""
-        result = subprocess.run(
-            [
-                "ipmitool",
-                "-I",
-                "lanplus",
-                "-C",
-                "3",
-                "-H",
-                self.address,
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-P",
-                self.password,
-                "chassis",
-                "power",
-                state,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = self.ipmitool("chassis", "power", state)
         if result.returncode != 0:
             raise BmcError(f"power {state} through {self.name}'s BMC failed: {result.stderr.strip()}")
 

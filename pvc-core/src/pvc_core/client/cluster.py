@@ -162,10 +162,10 @@ class Cluster:
             self.wait_for_primary(name, timeout)
 
     def wait_for_primary(self, name: str, timeout: float = 30.0) -> None:
-        self._wait_for(lambda: self.primary() == name, timeout, f"node {name} to become primary")
+        wait_for(lambda: self.primary() == name, timeout, f"node {name} to become primary")
 
     def wait_for_other_primary(self, name: str, timeout: float = 30.0) -> None:
-        self._wait_for(
+        wait_for(
             lambda: (p := self.primary()) is not None and p != name, timeout, f"another node to take over from {name}"
         )
 
@@ -186,14 +186,6 @@ class Cluster:
             self.zk.create(paths.REQUEST, value)
         except Conflict:
             self.zk.set(paths.REQUEST, value)
-
-    def _wait_for(self, done: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if done():
-                return
-            time.sleep(0.1)
-        raise InvalidRequest(f"timed out after {timeout:g}s waiting for {what}")
 
     def wait_for_nodes(self, count: int, timeout: float) -> list[NodeView]:
         """Wait until ``count`` nodes run and one is primary (what ``pvc lab up`` waits for)."""
@@ -311,3 +303,13 @@ class Cluster:
                 )
                 entry["nodes"].append(view.name)
         return found
+
+
+def wait_for(done: Any, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll ``done()`` until it is true; a one-line error naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(interval)
+    raise InvalidRequest(f"timed out after {timeout:g}s waiting for {what}")

@@ -276,25 +276,33 @@ class Vms:
     def wait(self, name: str, timeout: float = 120.0, progress: ProgressFn | None = None) -> VmRecord:
         """Wait until the VM's operation is over; raise with the reason if it ended in ``fail``."""
         uuid = store.resolve(self.zk, name)
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
-            record = store.read(self.zk, uuid)[0]
-            line = f"{record.name}: {record.state} on {record.node or '-'}" + (
-                f" ({record.operation.kind} in progress)" if record.operation else ""
-            )
-            if progress is not None and line != last:
-                progress(line)
-                last = line
-            if record.operation is None and record.state not in MIGRATING and record.state != VmState.RESTART:
-                if record.state == VmState.FAIL:
-                    raise InvalidRequest(f"VM {record.name} failed: {record.failure_reason or 'no reason given'}")
-                if record.failure_reason and record.state == VmState.START and record.observed == "running":
-                    raise InvalidRequest(f"VM {record.name}: {record.failure_reason}")
-                return record
-            if time.monotonic() > deadline:
-                raise InvalidRequest(f"timed out after {timeout:g}s waiting for VM {record.name} ({line})")
-            time.sleep(0.1)
+        return wait_settled(lambda: store.read(self.zk, uuid)[0], timeout, progress)
+
+
+def wait_settled(
+    read: Callable[[], VmRecord], timeout: float, progress: ProgressFn | None = None, interval: float = 0.1
+) -> VmRecord:
+    """Read the VM until its operation is over (whatever the transport ``read`` goes through); raise with
+    the reason if it ended in ``fail`` or settled with a failure reason."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        record = read()
+        line = f"{record.name}: {record.state} on {record.node or '-'}" + (
+            f" ({record.operation.kind} in progress)" if record.operation else ""
+        )
+        if progress is not None and line != last:
+            progress(line)
+            last = line
+        if record.operation is None and record.state not in MIGRATING and record.state != VmState.RESTART:
+            if record.state == VmState.FAIL:
+                raise InvalidRequest(f"VM {record.name} failed: {record.failure_reason or 'no reason given'}")
+            if record.failure_reason and record.state == VmState.START and record.observed == "running":
+                raise InvalidRequest(f"VM {record.name}: {record.failure_reason}")
+            return record
+        if time.monotonic() > deadline:
+            raise InvalidRequest(f"timed out after {timeout:g}s waiting for VM {record.name} ({line})")
+        time.sleep(interval)
 
 
 def _check_meta(selector: str | None, migration_method: str | None, max_downtime_ms: int | None) -> None:
