@@ -166,6 +166,20 @@ def domain_xml(name: str, memory_mib: int = 512, vcpus: int = 1, uuid: str | Non
     )
 
 
+def compute_nodes_ready(cluster: Any, count: int, primary: bool = True) -> Callable[[], bool]:
+    """A condition for ``wait_until``: ``count`` nodes alive, running, with a compute driver that has
+    published its resources (and a primary, unless ``primary`` is false)."""
+
+    def ready() -> bool:
+        running = sum(
+            v.alive and v.daemon_state == "run" and "compute" in v.record.drivers and "vms" in v.record.resources
+            for v in cluster.nodes()
+        )
+        return running == count and (not primary or bool(cluster.primary()))
+
+    return ready
+
+
 def compute_node(nodes: Nodes, name: str, hosts: str, coordinators: list[str], memory_mib: int = 4096) -> NodeProcess:
     """A pvcd with the libvirt compute driver on its own test-driver hypervisor."""
     return nodes.start(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Nodes, compute_node, domain_xml, wait_until
+from support import Nodes, compute_node, compute_nodes_ready, domain_xml, wait_until
 
 from pvc_api.keys import hash_key
 from pvc_core.client import Cluster
@@ -103,10 +103,7 @@ def api(tmp_path: Path, zk_hosts: str) -> Iterator[Api]:
 def running(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> Cluster:
     for name in ("hv1", "hv2"):
         compute_node(nodes, name, zk_hosts, ["hv1", "hv2"])
-    wait_until(
-        lambda: sum(v.alive and "compute" in v.record.drivers for v in cluster.nodes()) == 2 and cluster.primary(),
-        what="two nodes",
-    )
+    wait_until(compute_nodes_ready(cluster, 2), what="two nodes")
     return cluster
 
 

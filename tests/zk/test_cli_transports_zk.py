@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Nodes, compute_node, domain_xml, run_pvc, wait_until
+from support import Nodes, compute_node, compute_nodes_ready, domain_xml, run_pvc, wait_until
 from test_api_zk import KEY, start_api
 
 from pvc_core.client import Cluster
@@ -26,13 +26,7 @@ def normal(text: str) -> str:
 def transports(cluster: Cluster, zk_hosts: str, nodes: Nodes, tmp_path: Path) -> Iterator[dict[str, dict[str, str]]]:
     for name in ("hv1", "hv2"):
         compute_node(nodes, name, zk_hosts, ["hv1", "hv2"])
-    wait_until(
-        lambda: (
-            sum(v.alive and "compute" in v.record.drivers and "vms" in v.record.resources for v in cluster.nodes()) == 2
-            and cluster.primary()
-        ),
-        what="two nodes",
-    )
+    wait_until(compute_nodes_ready(cluster, 2), what="two nodes")
     process, port = start_api(tmp_path, zk_hosts)
     base = {"PVC_CONFIG_DIR": str(tmp_path / "config")}
     yield {

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import NodeProcess, Nodes, domain_xml, private_hypervisor, run_pvc, wait_until
+from support import NodeProcess, Nodes, compute_nodes_ready, domain_xml, private_hypervisor, run_pvc, wait_until
 
 from pvc_core.client import Cluster
 from pvc_lab.bmc import Bmc, pid_power_script
@@ -47,13 +47,7 @@ class HaCluster:
             )
             (folder / "node.pid").write_text(str(process.pid))
             self.processes[name] = process
-        wait_until(
-            lambda: (
-                sum(v.alive and v.daemon_state == "run" and "compute" in v.record.drivers for v in self.cluster.nodes())
-                == 3
-            ),
-            what="three nodes",
-        )
+        wait_until(compute_nodes_ready(self.cluster, 3, primary=False), what="three nodes")
 
     def stop(self) -> None:
         for bmc in self.bmcs.values():
