@@ -1,5 +1,6 @@
 """The HTTP API under load: ``GET /api/v1/vm`` with 5,000 VMs (latency p50/p99) and ``GET /api/v1/node``
-(requests per second), measured with wrk on loopback against a real pvcapid on a real ZooKeeper.
+(requests per second), measured with wrk on loopback against a real pvcapid on a real ZooKeeper, and single
+requests for the VM list right after a VM changed (when pvcapid must decode and encode again).
 
     .venv/bin/python bench/bench_api.py [--vms 5000] [--seconds 10]
 """
@@ -15,9 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
-from _common import report, zookeeper
+from _common import report, summary_ms, zookeeper
 from bench_vm_list import populate
 
 from pvc_api.keys import hash_key
@@ -52,6 +54,24 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
     return figures
+
+
+def get(url: str) -> float:
+    request = urllib.request.Request(url, headers={"X-Api-Key": KEY})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+    return time.perf_counter() - started
+
+
+def after_a_change(cluster: Cluster, url: str, count: int) -> dict[str, float]:
+    """One request right after a VM changed (its bucket is read again and the listing's JSON rebuilt)."""
+    name = cluster.vms.list()[0].name
+    times = []
+    for index in range(count):
+        cluster.vms.tag(name, add=[f"bench-{index}"])
+        times.append(get(url))
+    return summary_ms(times)
 
 
 def main() -> None:
@@ -91,6 +111,8 @@ def main() -> None:
                     raise SystemExit("pvcapid did not start")
                 time.sleep(0.1)
             base = f"http://127.0.0.1:{port}/api/v1"
+            with Cluster.connect(server.hosts) as cluster:
+                changed = after_a_change(cluster, f"{base}/vm", 10)
             vms = wrk(f"{base}/vm", args.seconds, 4)
             nodes = wrk(f"{base}/node", args.seconds, 8)
         finally:
@@ -101,6 +123,7 @@ def main() -> None:
         {
             "what": "wrk on loopback against pvcapid (gunicorn, 1 worker, 8 threads) on a standalone ZooKeeper",
             "get_vm": {"vms": args.vms, "connections": 4, **vms},
+            "get_vm_right_after_a_change": {"vms": args.vms, **changed},
             "get_node": {"nodes": 10, "connections": 8, **nodes},
             "target": "GET /api/v1/vm at 5,000 VMs: p99 <= 500 ms",
         },

@@ -237,3 +237,11 @@ def test_a_plugin_contributes_api_routes_behind_the_key(tmp_path: Path, zk_hosts
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_the_vm_listing_shows_a_change_at_once(api: Api, running: Cluster) -> None:
+    running.vms.define(domain_xml("listed"))
+    assert [v["tags"] for v in api.call("GET", "/vm")[1]] == [[]]
+    running.vms.tag("listed", add=["web"])
+    assert [v["tags"] for v in api.call("GET", "/vm")[1]] == [["web"]]
+    assert api.call("GET", "/vm?tag=web")[1][0]["name"] == "listed" and api.call("GET", "/vm?tag=db")[1] == []

@@ -265,6 +265,21 @@ def test_listing_reads_the_same_fixed_number_of_znodes_whatever_the_vm_count(vm_
     assert len(vm_cluster.vms.list()) == 25
 
 
+def test_a_listing_is_always_fresh_and_decodes_only_the_buckets_that_changed(vm_cluster: Cluster) -> None:
+    for i in range(10):
+        vm_cluster.vms.define(domain_xml(f"fresh{i}"))
+    first, version = vm_cluster.vms.listing()
+    again, same = vm_cluster.vms.listing()
+    assert same == version and [a is b for a, b in zip(first, again, strict=True)] == [True] * 10
+    vm_cluster.vms.tag("fresh3", add=["changed"])
+    after, newer = vm_cluster.vms.listing()
+    assert newer != version and sum(a != b for a, b in zip(version, newer, strict=True)) == 1
+    assert [r.name for r in vm_cluster.vms.list(tag="changed")] == ["fresh3"]
+    changed_bucket = paths.summary_bucket(first[3].uuid)
+    reused = sum(any(a is b for b in first) for a in after)
+    assert reused == sum(paths.summary_bucket(r.uuid) != changed_bucket for r in first)
+
+
 def test_a_node_publishes_what_its_vms_take(vm_cluster: Cluster) -> None:
     vm_cluster.vms.define(domain_xml("sized", 768, 3), target="hv1")
     vm_cluster.vms.start("sized")

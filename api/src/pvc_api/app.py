@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from pvc_api.keys import KeyRing
 from pvc_api.openapi import docs_page, document
-from pvc_api.registry import Endpoint, Registry
+from pvc_api.registry import Endpoint, Registry, ResponseCache
 from pvc_api.tasks import Tasks
 from pvc_core.client import Cluster
 from pvc_core.errors import Busy, InvalidRequest, NotFound, PvcError, ZooKeeperUnavailable
@@ -78,7 +78,7 @@ def create_app(cluster: Cluster, keys: KeyRing, registry: Registry, extra_bluepr
     tasks = Tasks()
     metrics = Metrics()
     log = get_logger(component="api")
-    app.extensions["pvc"] = {"cluster": cluster, "tasks": tasks, "registry": registry}
+    app.extensions["pvc"] = {"cluster": cluster, "tasks": tasks, "registry": registry, "listings": ResponseCache()}
 
     @app.before_request
     def begin() -> None:
@@ -197,6 +197,8 @@ def _view(endpoint: Endpoint, cluster: Cluster, tasks: Tasks, authorised: Callab
                 response.headers["Location"] = task["url"]
                 return response
             result = endpoint.function(**kwargs)
+            if isinstance(result, Response):  # already encoded (a cached listing)
+                return result
         except _BadInput as exc:
             return error(400, exc.message, exc.field)
         except PvcError as exc:

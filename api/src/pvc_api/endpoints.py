@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+from flask import Response, current_app
+
 from pvc_api import models as m
-from pvc_api.registry import Registry
+from pvc_api.registry import Registry, ResponseCache
 from pvc_core import __version__
 from pvc_core.client import Cluster
 
@@ -108,8 +111,15 @@ def node_fence(cluster: Cluster, name: str, body: m.Wait) -> dict[str, Any]:
 
 
 @route("GET", "/vm", "VMs, filtered by node, state or tag", "vms", query=m.VmFilter, response=[m.Vm])
-def vms(cluster: Cluster, query: m.VmFilter) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in cluster.vms.list(node=query.node, state=query.state, tag=query.tag)]
+def vms(cluster: Cluster, query: m.VmFilter) -> Response:
+    # the VMs are read fresh every time; their JSON is built again only when a VM changed since
+    records, version = cluster.vms.listing(node=query.node, state=query.state, tag=query.tag)
+    cache: ResponseCache = current_app.extensions["pvc"]["listings"]
+    body = cache.get(
+        (query.node, query.state, query.tag, version),
+        lambda: json.dumps([r.to_dict() for r in records], separators=(",", ":")).encode(),
+    )
+    return Response(body, mimetype="application/json")
 
 
 @route(

@@ -3,7 +3,9 @@ both generated from these declarations, so the document cannot drift from the co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,3 +49,26 @@ class Registry:
             return function
 
         return register
+
+
+class ResponseCache:
+    """Response bodies by a key that names everything they were built from (a listing's version and its
+    filters): a few of the latest, least recently used dropped first. Shared by the request threads."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            if key in self._bodies:
+                self._bodies.move_to_end(key)
+                return self._bodies[key]
+        body = build()  # outside the lock: two threads may build the same body, neither waits on the other
+        with self._lock:
+            self._bodies[key] = body
+            self._bodies.move_to_end(key)
+            while len(self._bodies) > self.size:
+                self._bodies.popitem(last=False)
+        return body

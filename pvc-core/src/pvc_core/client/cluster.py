@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,9 +63,9 @@ class Cluster:
     def __init__(self, zk: ZkSession) -> None:
         self.zk = zk
 
-    @property
+    @functools.cached_property
     def vms(self) -> Vms:
-        """VM operations (define, list, start, migrate, ...)."""
+        """VM operations (define, list, start, migrate, ...); one per cluster, so its listing cache lasts."""
         from pvc_core.client.vms import Vms
 
         return Vms(self)

@@ -8,6 +8,7 @@ is stale and is taken over.
 
 from __future__ import annotations
 
+import builtins
 import getpass
 import socket
 import time
@@ -39,13 +40,21 @@ class Vms:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.zk = cluster.zk
+        self._summaries = store.SummaryCache()
 
     # -- reading ----------------------------------------------------------------------------------------------
 
     def list(self, node: str | None = None, state: str | None = None, tag: str | None = None) -> list[VmRecord]:
-        """Every VM (filtered): one round trip of 64 bucket reads, whatever the count."""
-        records = store.list_all(self.zk)
-        return sorted(
+        """Every VM (filtered, by name): one round trip of 64 bucket reads, whatever the count."""
+        return self.listing(node, state, tag)[0]
+
+    def listing(
+        self, node: str | None = None, state: str | None = None, tag: str | None = None
+    ) -> tuple[builtins.list[VmRecord], tuple[int, ...]]:
+        """:meth:`list` and the version it was read at: equal versions mean equal listings, so a caller
+        (the API) can keep what it built from one (its JSON) until the version changes."""
+        records, version = self._summaries.read(self.zk)
+        chosen = sorted(
             (
                 r
                 for r in records
@@ -55,6 +64,7 @@ class Vms:
             ),
             key=lambda r: r.name,
         )
+        return chosen, version
 
     def get(self, name: str) -> VmRecord:
         return store.read(self.zk, store.resolve(self.zk, name))[0]

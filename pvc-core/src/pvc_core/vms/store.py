@@ -52,14 +52,44 @@ def read_xml(zk: ZkSession, uuid: str) -> str:
     return found[0].decode()
 
 
+def _bucket_records(data: bytes) -> list[VmRecord]:
+    records = []
+    for uuid, raw in (decode(data) or {}).items():
+        raw.setdefault("uuid", uuid)
+        records.append(VmRecord.from_dict(raw))
+    return records
+
+
 def list_all(zk: ZkSession) -> list[VmRecord]:
     """Every VM: one round trip of 64 pipelined bucket reads, whatever the count."""
-    records = []
-    for found in zk.get_many(paths.summary_buckets()):
-        for uuid, raw in (decode(found[0]) or {}).items() if found else ():
-            raw.setdefault("uuid", uuid)
-            records.append(VmRecord.from_dict(raw))
-    return records
+    return [r for found in zk.get_many(paths.summary_buckets()) if found for r in _bucket_records(found[0])]
+
+
+class SummaryCache:
+    """Every VM, read fresh on each call (one round trip of 64 pipelined bucket reads) but decoded only
+    for the buckets that changed since the last call: a bucket is identified by the zxid of its last
+    change, so an unchanged bucket is never parsed twice. ``version`` names what a listing was built from:
+    two listings with the same version hold the same records. Safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[int, list[VmRecord]]] = {}
+
+    def read(self, zk: ZkSession) -> tuple[list[VmRecord], tuple[int, ...]]:
+        bucket_paths = paths.summary_buckets()
+        records: list[VmRecord] = []
+        version: list[int] = []
+        for path, found in zip(bucket_paths, zk.get_many(bucket_paths), strict=True):
+            if found is None:
+                version.append(-1)
+                continue
+            zxid = found[1].mzxid
+            cached = self._buckets.get(path)
+            if cached is None or cached[0] != zxid:
+                cached = (zxid, _bucket_records(found[0]))
+                self._buckets[path] = cached  # one assignment: readers in other threads see old or new
+            version.append(zxid)
+            records.extend(cached[1])
+        return records, tuple(version)
 
 
 def _bucket(zk: ZkSession, uuid: str) -> tuple[dict[str, Any], int]:
