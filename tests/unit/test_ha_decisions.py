@@ -109,3 +109,10 @@ def test_a_fault_about_a_failed_node_counts_it_as_dead_for_the_half_rule() -> No
     monitor.liveness(20.0, NODES - {"hv3", "hv4", "hv5"}, NODES)
     actions = monitor.tick(26.0)
     assert not [a for a in actions if isinstance(a, Fence)]  # 3 of 5 look dead: fence nobody
+
+
+def test_the_primary_refuses_to_fence_itself_with_a_fault() -> None:
+    monitor = primary()
+    actions = monitor.request_fence(5.0, "hv1")
+    assert [type(a) for a in actions] == [Fault] and "cannot fence itself" in actions[0].message  # type: ignore[union-attr]
+    assert monitor.request_fence(5.0, "hv2") == [Fence("hv2", 7, 1)]

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_support import KEY, start_api
 from support import Nodes, compute_node, compute_nodes_ready, domain_xml, run_pvc, wait_until
-from test_api_zk import KEY, start_api
 
 from pvc_core.client import Cluster
 

@@ -73,6 +73,26 @@ def test_hand_over_to_a_named_node_and_back(cluster: Cluster, zk_hosts: str, nod
     assert cluster.zk.exists(paths.REQUEST) is None and cluster.zk.exists(paths.HANDOVER) is None
 
 
+def test_a_hand_over_asked_for_while_the_new_primary_is_still_taking_over_is_served(
+    cluster: Cluster, zk_hosts: str, nodes: Nodes
+) -> None:
+    slow = {"plugins": {"enable": ["testplugin"]}, "testplugin": {"primary_delay": 2.0}}
+    nodes.cluster(zk_hosts, NAMES[:2], **slow)
+    wait_until(lambda: settled(cluster, 2), timeout=20, what="a settled cluster")
+    first = cluster.primary()
+    target = next(n for n in NAMES[:2] if n != first)
+    assert first is not None
+    cluster.request_primary(target)
+    # the role is the target's (its primary znode committed) but its pvc_become_primary hooks still run
+    wait_until(
+        lambda: cluster.primary() == target and cluster.node(target).coordinator_state == "takeover",
+        what="the target taking over",
+    )
+    cluster.request_primary(first)
+    wait_until(lambda: cluster.primary() == first and settled(cluster, 2), timeout=20, what="the role back on first")
+    assert cluster.zk.exists(paths.REQUEST) is None
+
+
 def test_a_primary_asked_to_step_back_hands_over_to_another(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
     nodes.cluster(zk_hosts, NAMES)
     wait_until(lambda: settled(cluster, 3), what="a settled cluster")

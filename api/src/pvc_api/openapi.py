@@ -95,7 +95,7 @@ def document(registry: Registry) -> dict[str, Any]:
         }
     }
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "PVC API",
             "version": __version__,

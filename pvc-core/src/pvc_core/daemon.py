@@ -9,6 +9,7 @@ non-zero with one line saying what and why.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import functools
 import signal
 import sys
@@ -258,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack to stderr
     daemon.run_forever()
     started = time.monotonic()
     daemon.shutdown()

@@ -52,6 +52,9 @@ class ZkEvent:
 _STOP = object()
 
 
+SLOW_JOB = 2.0  # seconds one job may hold the dispatcher before it is logged
+
+
 class Dispatcher:
     def __init__(self, node: str) -> None:
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -126,10 +129,14 @@ class Dispatcher:
             event, job = self._queue.get()
             if job is _STOP:
                 return
+            started = time.monotonic()
             try:
                 job()
             except Exception:  # noqa: BLE001 - one failing job must not stop dispatch
                 self._log.exception("dispatch_failed", on_event=event)
+            took = time.monotonic() - started
+            if took > SLOW_JOB:  # everything else waited meanwhile: say so, naming the culprit
+                self._log.warning("slow_dispatch", on_event=event, seconds=round(took, 3), backlog=self.backlog)
 
 
 class WatchHandle:

@@ -220,6 +220,11 @@ class CoordinatorElection:
         self.hooks.become_primary(self.host, epoch)
         if self.acting:
             self._set_state(CoordinatorState.PRIMARY)
+            # a hand-over request written while this node was still taking over found it not yet acting:
+            # serve it now rather than leave it until some other change wakes the election up
+            request = self._read(paths.REQUEST)
+            if request is not None:
+                self._serve_request(request[0], request[1])
 
     def _prepare_tree(self) -> None:
         """As the new primary: create plugins' subtrees and apply pending schema migrations."""

@@ -226,8 +226,13 @@ class Cluster:
     def fence(self, name: str, wait: bool = False, timeout: float = 120.0) -> NodeView:
         """Ask the primary to fence ``name`` now (power off, confirmed) and recover its VMs."""
         self.node(name)  # exists?
-        if self.primary() is None:
+        primary = self.primary()
+        if primary is None:
             raise InvalidRequest("there is no primary coordinator to fence with")
+        if primary == name:
+            raise InvalidRequest(
+                f"node {name} is the primary coordinator and cannot fence itself; make another node primary first"
+            )
         self.zk.ensure(paths.FENCE_REQUESTS)
         requested = time.time()
         with contextlib.suppress(Conflict):  # already requested: one is enough

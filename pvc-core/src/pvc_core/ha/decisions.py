@@ -150,6 +150,9 @@ class FenceMonitor:
         """An operator asked to fence ``name`` (``pvc node fence``): fence it now, alive or not."""
         if self.epoch is None:
             return []
+        if name == self.node:  # it could not confirm its own power-off, nor recover anything after it
+            message = f"node {name} is the primary coordinator and cannot fence itself; make another node primary first"
+            return [Fault(name, self.epoch, message)]
         track = self.tracks.setdefault(name, NodeTrack())
         if track.state in (Watch.FENCING, Watch.FENCED):
             return []

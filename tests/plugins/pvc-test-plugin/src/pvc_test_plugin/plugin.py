@@ -11,12 +11,14 @@ What the tests can observe, per node ``<node>``:
 
 With ``testplugin: {raise_in_hook: true}`` in the node config, ``pvc_daemon_start`` and ``pvc_zk_event``
 (for its own ``testplugin.ping`` events) raise ``RuntimeError`` before doing anything, to show that a
-raising hook is logged and dispatch goes on.
+raising hook is logged and dispatch goes on. With ``testplugin: {primary_delay: SECONDS}``,
+``pvc_become_primary`` takes that long (a slow plugin while its node takes over).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -54,6 +56,7 @@ class PluginConfig(StrictModel):
     """The ``testplugin`` section of the node config."""
 
     raise_in_hook: bool = Field(default=False, description="Make pvc_daemon_start and pvc_zk_event raise RuntimeError.")
+    primary_delay: float = Field(default=0.0, ge=0, description="Seconds pvc_become_primary takes (a slow plugin).")
 
 
 def _config(host: Host) -> PluginConfig:
@@ -97,6 +100,7 @@ def pvc_daemon_start(host: Host) -> None:
 
 @hookimpl
 def pvc_become_primary(host: Host, epoch: int) -> None:
+    time.sleep(_config(host).primary_delay)
     _write(host.zk, PRIMARY, encode({"node": host.node, "epoch": epoch}))
 
 

@@ -1,0 +1,83 @@
+"""Helpers for the API tests: a real pvcapid started as a process on a free port, and a small JSON client."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pvc_api.keys import hash_key
+
+KEY = "test-key-0123456789"
+PVCAPID = str(Path(sys.executable).with_name("pvcapid"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Api:
+    def __init__(self, url: str, context: ssl.SSLContext | None = None) -> None:
+        self.url, self.context = url, context
+
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = KEY, raw: bytes | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if key is not None:
+            request.add_header("X-Api-Key", key)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
+                text = response.read().decode()
+                status, headers = response.status, dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            text, status, headers = exc.read().decode(), exc.code, dict(exc.headers)
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text
+        return status, payload, headers
+
+
+def start_api(
+    tmp_path: Path, zk_hosts: str, tls: dict[str, str] | None = None, plugins: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    config = {
+        "listen": "127.0.0.1",
+        "port": port,
+        "zookeeper": zk_hosts,
+        "keys": [{"name": "tests", "hash": hash_key(KEY, iterations=1000)}],
+        "threads": 4,
+    }
+    if tls:
+        config["tls"] = tls
+    if plugins:
+        config["plugins"] = {"enable": plugins}
+    path = tmp_path / "pvcapid.yaml"
+    path.write_text(json.dumps(config))
+    log = open(tmp_path / "pvcapid.log", "ab")  # noqa: SIM115 - handed to the child
+    process = subprocess.Popen(
+        [PVCAPID, "--config", str(path)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((tmp_path / "pvcapid.log").read_text())
+        time.sleep(0.1)
