@@ -32,6 +32,10 @@ def test_version_and_metrics_need_no_key_and_everything_else_does(api: Api, runn
 
 
 def test_answers_match_the_client_library(api: Api, running: Cluster) -> None:
+    plugins = api.call("GET", "/plugins")[1]
+    on_nodes = running.plugins_by_node()
+    assert {p["name"]: {k: p[k] for k in ("version", "hooks", "nodes")} for p in plugins} == on_nodes
+    assert all(p["api"] is None for p in plugins)  # this pvcapid loaded no plugin of its own
     assert api.call("GET", "/node")[1] == json.loads(json.dumps([v.to_dict() for v in running.nodes()]))
     assert api.call("GET", "/cluster")[1]["primary"] == running.primary()
 
@@ -146,6 +150,11 @@ def test_a_plugin_contributes_api_routes_behind_the_key(tmp_path: Path, zk_hosts
         assert (status, body) == (200, {"greeting": "hello from the template plugin"})
         status, err, _ = api.call("GET", "/plugins/template/hello", key=None)
         assert status == 401 and err["message"] == "a valid X-Api-Key header is required"
+        # GET /plugins lists what pvcapid itself loaded, with its routes (no node runs it here)
+        listed = {p["name"]: p for p in api.call("GET", "/plugins")[1]}
+        template = listed["template"]
+        assert template["nodes"] == [] and template["api"]["routes"] == ["/api/v1/plugins/template"]
+        assert "pvc_api_blueprints" in template["api"]["hooks"] and template["api"]["version"]
     finally:
         process.terminate()
         process.wait(20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -72,13 +72,26 @@ def error(status: int, message: str, field: str | None = None) -> Response:
     return response
 
 
-def create_app(cluster: Cluster, keys: KeyRing, registry: Registry, extra_blueprints: list[Any] = ()) -> Flask:  # type: ignore[assignment]
+def create_app(
+    cluster: Cluster,
+    keys: KeyRing,
+    registry: Registry,
+    extra_blueprints: Sequence[Any] = (),
+    loaded_plugins: dict[str, dict[str, Any]] | None = None,
+) -> Flask:
+    """The API's Flask app. ``loaded_plugins``: what pvcapid itself loaded (name -> version, hooks, routes)."""
     app = Flask("pvc_api")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     tasks = Tasks()
     metrics = Metrics()
     log = get_logger(component="api")
-    app.extensions["pvc"] = {"cluster": cluster, "tasks": tasks, "registry": registry, "listings": ResponseCache()}
+    app.extensions["pvc"] = {
+        "cluster": cluster,
+        "tasks": tasks,
+        "registry": registry,
+        "listings": ResponseCache(),
+        "plugins": loaded_plugins or {},
+    }
 
     @app.before_request
     def begin() -> None:

@@ -273,9 +273,22 @@ def vm_move(cluster: Cluster, name: str, body: m.VmMigrate) -> dict[str, Any]:
 # -- plugins ------------------------------------------------------------------------------------------------
 
 
-@route("GET", "/plugins", "Plugins loaded on the nodes, with versions and hooks", "plugins", response=[m.Plugin])
+@route(
+    "GET",
+    "/plugins",
+    "Plugins loaded on the nodes and in pvcapid itself, with versions, hooks and API routes",
+    "plugins",
+    response=[m.Plugin],
+)
 def plugins(cluster: Cluster) -> list[dict[str, Any]]:
-    return [{"name": name, **info} for name, info in sorted(cluster.plugins_by_node().items())]
+    on_nodes = cluster.plugins_by_node()
+    in_api: dict[str, dict[str, Any]] = current_app.extensions["pvc"]["plugins"]
+    listed = []
+    for name in sorted(set(on_nodes) | set(in_api)):
+        here, there = in_api.get(name), on_nodes.get(name)
+        base = there or {"version": here["version"] if here else "", "hooks": [], "nodes": []}
+        listed.append({"name": name, **base, "api": here})
+    return listed
 
 
 # -- what the task waits for when a long request did not ask to wait -------------------------------------

@@ -67,12 +67,19 @@ class ClusterStatus(BaseModel):
     faults: list[dict[str, Any]]
 
 
+class ApiPlugin(BaseModel):
+    version: str
+    hooks: list[str]
+    routes: list[str] = Field(description="URL prefixes of the routes it contributes")
+
+
 class Plugin(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str
     version: str
-    hooks: list[str]
-    nodes: list[str]
+    hooks: list[str] = Field(description="Hooks it implements on the nodes")
+    nodes: list[str] = Field(description="Nodes that loaded it")
+    api: ApiPlugin | None = Field(None, description="What pvcapid loaded of it, when it did")
 
 
 class Wait(Body):

@@ -12,7 +12,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from pvc_api.app import create_app
+from pvc_api.app import PREFIX, create_app
 from pvc_api.config import DEFAULT_PATH, ApiConfig, load
 from pvc_api.endpoints import api
 from pvc_api.keys import KeyRing, hash_key
@@ -31,8 +31,17 @@ def build_app(config: ApiConfig) -> Any:
     keys = KeyRing({key.name: key.hash for key in config.keys})
     plugins = PluginSet()
     plugins.load(config.plugins.enable)
-    blueprints = [bp for _, found in Hooks(plugins.pm).collect("pvc_api_blueprints") for bp in found]
-    return create_app(Cluster(zk), keys, api, blueprints)
+    contributed = Hooks(plugins.pm).collect("pvc_api_blueprints")
+    blueprints = [bp for _, found in contributed for bp in found]
+    routes: dict[str, list[str]] = {}
+    for plugin, found in contributed:
+        routes.setdefault(plugin, []).extend(f"{PREFIX}/plugins/{bp.name}" for bp in found)
+    loaded = {
+        info.name: {"version": info.version, "hooks": list(info.hooks), "routes": routes.get(info.name, [])}
+        for info in plugins.info()
+        if info.name in config.plugins.enable
+    }
+    return create_app(Cluster(zk), keys, api, blueprints, loaded)
 
 
 class Server(BaseApplication):  # type: ignore[misc]

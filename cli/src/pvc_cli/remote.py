@@ -129,7 +129,12 @@ class RemoteCluster:
         self.call("PUT", "/cluster/maintenance", {"on": on})
 
     def plugins_by_node(self) -> dict[str, dict[str, Any]]:
-        return {p["name"]: {k: v for k, v in p.items() if k != "name"} for p in self.call("GET", "/plugins")}
+        # the nodes' plugins, as over ZooKeeper (the API also lists its own, with nodes empty)
+        return {
+            p["name"]: {k: p[k] for k in ("version", "hooks", "nodes")}
+            for p in self.call("GET", "/plugins")
+            if p["nodes"]
+        }
 
 
 class RemoteVms:
