@@ -74,6 +74,7 @@ def main() -> None:
                 zookeeper_port=28181,
                 connection_name="failover",
                 vms=0,
+                api_port=0,
             )
         )
         try:

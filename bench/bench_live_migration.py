@@ -37,6 +37,7 @@ def main() -> None:
                 zookeeper_port=27181,
                 connection_name="bench",
                 vms=0,
+                api_port=0,
             )
         )
         try:

@@ -19,6 +19,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         zookeeper_port=26181,
         connection_name="vmlab",
         vms=0,
+        api_port=0,
     )
     config_dir = os.environ.get("PVC_CONFIG_DIR")
     os.environ["PVC_CONFIG_DIR"] = str(tmp_path_factory.mktemp("config"))  # keep the user's connections apart

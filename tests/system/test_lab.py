@@ -24,6 +24,7 @@ def lab_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "PVC_LAB_PREFIX": "pvct",
         "PVC_LAB_SUBNET": "10.74.0.0/24",
         "PVC_LAB_ZK_PORT": "25181",
+        "PVC_LAB_API_PORT": "25370",
         "PVC_CONFIG_DIR": str(tmp_path / "config"),
         "PVC_CONNECTION": "",
     }
@@ -46,6 +47,7 @@ def lab_for(env: dict[str, str]) -> Lab:
         prefix=env["PVC_LAB_PREFIX"],
         subnet=env["PVC_LAB_SUBNET"],
         zookeeper_port=int(env["PVC_LAB_ZK_PORT"]),
+        api_port=int(env["PVC_LAB_API_PORT"]),
     )
     return Lab(settings)
 
@@ -63,8 +65,15 @@ def test_lab_up_runs_three_nodes_with_one_primary_and_down_leaves_nothing(lab_en
     assert [n["name"] for n in nodes] == ["hv1", "hv2", "hv3"]
     assert all(n["daemon_state"] == "run" and n["alive"] for n in nodes)
     assert sum(n["coordinator_state"] == "primary" for n in nodes) == 1
+    # the lab's API answers the same over its own connection
+    over_api = run_pvc("-c", "lab-api", "node", "list", "-o", "json", env=lab_env)
+    assert over_api.returncode == 0, over_api.stderr
+    assert [(n["name"], n["daemon_state"]) for n in json.loads(over_api.stdout)] == [
+        (n["name"], n["daemon_state"]) for n in nodes
+    ]
     status = json.loads(run_pvc("lab", "status", "-o", "json", env=lab_env).stdout)
     assert status["up"] and status["switch_present"]
+    assert status["api"]["answers"] and status["api"]["url"] == "http://127.0.0.1:25370"
     assert all(m["serving"] for m in status["zookeeper"])
     assert all(n["netns_present"] and n["pvcd_pid"] for n in status["nodes"])
     lab = lab_for(lab_env)

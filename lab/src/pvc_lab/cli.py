@@ -63,6 +63,10 @@ def status(state_dir: str | None, output_format: str) -> None:
     for node in state["nodes"]:
         present = "present" if node["netns_present"] else "absent"
         click.echo(f"{node['node']}: netns {node['netns']} {present}, pvcd pid {node['pvcd_pid'] or '-'}")
+    api = state["api"]
+    if api is not None:
+        answering = "answering" if api["answers"] else "not answering"
+        click.echo(f"api: {api['url']}/api/v1 pid {api['pid'] or '-'} {answering}")
 
 
 @lab.command()

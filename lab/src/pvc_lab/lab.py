@@ -10,6 +10,8 @@ Layout (defaults)::
     pvclab-hv2   eth0 10.73.0.12/24   libvirtd + guests, pvcd
     pvclab-hv3   eth0 10.73.0.13/24   libvirtd + guests, pvcd
 
+    root netns   pvcapid on 127.0.0.1:7370 (its key in STATE/api/key; connection 'lab-api')
+
 Each node's files (config, logs, PIDs, libvirt's directories) are under STATE/NODE/; the guests' serial
 consoles are logged to STATE/console/UUID.log.
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pvc_lab import guest, netns
+from pvc_lab.api import LabApi
 from pvc_lab.bmc import Bmc
 from pvc_lab.libvirt import Libvirtd, write_identities
 from pvc_lab.processes import cmdline, is_running, read_pid, terminate
@@ -63,12 +66,13 @@ class LabSettings:
     connection_name: str = "lab"
     libvirt: bool = True  # a libvirtd per node, and the libvirt compute driver
     vms: int = 2  # demo guests defined and started by up
+    api_port: int = 7370  # pvcapid on 127.0.0.1; 0: no API
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, state_dir: Path | None = None) -> LabSettings:
-        """Defaults, overridden by ``PVC_LAB_DIR``, ``PVC_LAB_PREFIX``, ``PVC_LAB_SUBNET``, ``PVC_LAB_ZK_PORT``
-        (so that tests, or a second lab, do not collide with an operator's lab)."""
+        """Defaults, overridden by ``PVC_LAB_DIR``, ``PVC_LAB_PREFIX``, ``PVC_LAB_SUBNET``, ``PVC_LAB_ZK_PORT``,
+        ``PVC_LAB_API_PORT`` (so that tests, or a second lab, do not collide with an operator's lab)."""
         settings = cls()
         if state_dir is not None:
             settings.state_dir = state_dir
@@ -77,6 +81,7 @@ class LabSettings:
         settings.prefix = os.environ.get("PVC_LAB_PREFIX") or settings.prefix
         settings.subnet = os.environ.get("PVC_LAB_SUBNET") or settings.subnet
         settings.zookeeper_port = int(os.environ.get("PVC_LAB_ZK_PORT") or settings.zookeeper_port)
+        settings.api_port = int(os.environ.get("PVC_LAB_API_PORT") or settings.api_port)
         if os.environ.get("PVC_LAB_VMS"):
             settings.vms = int(os.environ["PVC_LAB_VMS"])
         return settings
@@ -89,6 +94,10 @@ class LabSettings:
     def gateway(self) -> str:
         """The root namespace's address on the lab bridge: ZooKeeper listens here."""
         return str(self.network.network_address + 1)
+
+    @property
+    def api_connection(self) -> str:
+        return f"{self.connection_name}-api"
 
     def node_names(self) -> list[str]:
         return [f"hv{i + 1}" for i in range(self.nodes)]
@@ -146,6 +155,10 @@ class Lab:
         )
 
     @property
+    def api(self) -> LabApi:
+        return LabApi(self.state / "api", self.hosts, self.settings.api_port)
+
+    @property
     def console_dir(self) -> Path:
         return self.state / "console"
 
@@ -201,9 +214,15 @@ class Lab:
         with Cluster.connect(self.hosts) as cluster:
             cluster.wait_for_nodes(self.settings.nodes, timeout)
             self._remember_connection()
+            added = [self.settings.connection_name]
+            if self.settings.api_port and LabApi.installed():
+                self.api.start(timeout)
+                self._remember_api_connection()
+                added.append(self.settings.api_connection)
+                progress(f"api: pvcapid on {self.api.url}/api/v1 (key in {self.api.key_file})")
             if self.settings.libvirt and self.settings.vms:
                 self._demo_vms(cluster, progress, timeout)
-        progress(f"lab up in {time.monotonic() - started:.1f}s; connection '{self.settings.connection_name}' added")
+        progress(f"lab up in {time.monotonic() - started:.1f}s; connections {', '.join(repr(a) for a in added)} added")
 
     def guest_image(self) -> tuple[Path, Path]:
         """The guest kernel (cached) and the lab's initramfs (built into the state dir)."""
@@ -305,6 +324,24 @@ class Lab:
             self.settings.connection_name, self.hosts, make_default=default in (None, self.settings.connection_name)
         )
 
+    def _remember_api_connection(self) -> None:
+        try:
+            from pvc_cli import connections
+        except ImportError:
+            return
+        connections.add(self.settings.api_connection, api=self.api.url, key_file=str(self.api.key_file))
+
+    def _forget_connections(self) -> None:
+        try:
+            from pvc_cli import connections
+
+            names = {c.name for c in connections.stored()[1]}
+            for name in (self.settings.connection_name, self.settings.api_connection):
+                if name in names:
+                    connections.remove(name)
+        except Exception:  # noqa: BLE001 - the connection store is the user's; never fail the teardown on it
+            pass
+
     # -- demo -----------------------------------------------------------------------------------------------
 
     def demo(self, progress: Any = print, vm: str = "demo1") -> dict[str, Any]:
@@ -317,6 +354,12 @@ class Lab:
                 progress(f"node {view.name}: {view.daemon_state}, {role}, {view.record.domain_state}")
             for record in cluster.vms.list():
                 progress(f"vm {record.name}: {record.state} on {record.node} ({record.observed})")
+            if self.settings.api_port and self.api.answers():
+                status, listed = self.api.get("/api/v1/cluster"), self.api.get("/api/v1/vm")
+                progress(
+                    f"api: {self.api.url}/api/v1 says primary {status['primary']}, {len(listed)} VMs "
+                    f"(pvc -c {self.settings.api_connection} vm list)"
+                )
             record = cluster.vms.get(vm)
             if record.observed != "running":
                 raise LabError(f"VM {vm} is not running (pvc lab up starts it)")
@@ -326,7 +369,9 @@ class Lab:
                 time.sleep(0.5)
                 before, boots_before = _ticks(cluster, vm)
             progress(f"{vm}: console says tick {before}")
-            target = next(n for n in self.settings.node_names() if n != record.node)
+            # to a node that is not the primary, so the failover below has a VM to recover from it
+            others = [n for n in self.settings.node_names() if n != record.node]
+            target = next((n for n in others if n != cluster.primary()), others[0])
             progress(f"{vm}: live-migrating {record.node} -> {target} ...")
             cluster.vms.migrate(vm, target)
             migrated = cluster.vms.wait(vm, timeout=120)
@@ -418,6 +463,9 @@ class Lab:
             "zookeeper": members,
             "nodes": nodes,
             "switch_present": self.settings.switch in present,
+            "api": {"url": self.api.url, "pid": self.api.pid(), "answers": self.api.answers()}
+            if self.settings.api_port
+            else None,
         }
 
     # -- down -----------------------------------------------------------------------------------------------
@@ -433,6 +481,7 @@ class Lab:
             "libvirtd_pids": [
                 pid for node in self.settings.node_names() if (pid := self.libvirtd(node).pid()) is not None
             ],
+            "api_pids": [pid] if (pid := self.api.pid()) is not None else [],
             "uplink": netns.link_exists(self.settings.uplink),
             "state_dir": self.state.exists(),
         }
@@ -440,6 +489,7 @@ class Lab:
     def down(self, progress: Any = print) -> None:
         if os.geteuid() != 0:
             raise LabError("removing the lab needs root (network namespaces); run it with sudo")
+        self.api.stop()
         for node in self.settings.node_names():
             self.stop_node(node)
         for node in self.settings.node_names():
@@ -452,12 +502,6 @@ class Lab:
         if netns.link_exists(self.settings.uplink):
             netns.ip("link", "del", self.settings.uplink, check=False)
         self.zookeeper.stop()
-        try:
-            from pvc_cli import connections
-
-            if self.settings.connection_name in dict((c.name, c) for c in connections.stored()[1]):
-                connections.remove(self.settings.connection_name)
-        except Exception:  # noqa: BLE001 - the connection store is the user's; never fail the teardown on it
-            pass
+        self._forget_connections()
         shutil.rmtree(self.state, ignore_errors=True)
         progress("lab down: processes, namespaces and files removed")

@@ -1,0 +1,116 @@
+"""The lab's API: one ``pvcapid`` in the root namespace on loopback, with a key made for the lab.
+
+Its files live under STATE/api/: ``pvcapid.yaml``, ``key`` (the key itself, mode 0600, what the lab's API
+connection reads), ``pvcapid.log`` and ``pvcapid.pid``. The daemon is run as a separate program (found
+next to this Python), so the lab needs only what ``pvc-api`` installs, not its modules.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+
+PVCAPID = Path(sys.executable).with_name("pvcapid")
+
+
+class LabApiError(RuntimeError):
+    pass
+
+
+class LabApi:
+    def __init__(self, directory: Path, zookeeper: str, port: int, listen: str = "127.0.0.1") -> None:
+        self.directory, self.zookeeper, self.port, self.listen = directory, zookeeper, port, listen
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}:{self.port}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.directory / "key"
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "pvcapid.yaml"
+
+    @staticmethod
+    def installed() -> bool:
+        return PVCAPID.exists()
+
+    def pid(self) -> int | None:
+        pid = read_pid(self.directory / "pvcapid.pid")
+        if pid is None or not is_running(pid) or str(self.config) not in cmdline(pid):
+            return None
+        return pid
+
+    def start(self, timeout: float = 30.0) -> int:
+        """Start pvcapid (unless it runs) and wait until it answers; return its PID."""
+        pid = self.pid()
+        if pid is not None:
+            return pid
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.key_file.exists():
+            self.key_file.touch(mode=0o600)
+            self.key_file.write_text(secrets.token_urlsafe(24) + "\n")
+        hashed = subprocess.run(
+            [str(PVCAPID), "hash-key"],
+            input=self.key_file.read_text(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        settings = {
+            "listen": self.listen,
+            "port": self.port,
+            "zookeeper": self.zookeeper,
+            "keys": [{"name": "lab", "hash": hashed}],
+        }
+        self.config.write_text(json.dumps(settings, indent=2) + "\n")  # JSON is YAML
+        log = open(self.directory / "pvcapid.log", "ab")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            [str(PVCAPID), "--config", str(self.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+        log.close()
+        (self.directory / "pvcapid.pid").write_text(f"{process.pid}\n")
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if process.poll() is not None:
+                raise LabApiError(f"pvcapid exited at start; see {self.directory / 'pvcapid.log'}")
+            if time.monotonic() > deadline:
+                raise LabApiError(f"pvcapid did not answer on {self.url} within {timeout:g}s")
+            time.sleep(0.1)
+        return process.pid
+
+    def answers(self) -> bool:
+        """Whether ``GET /api/v1`` (no key needed) answers 200."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1", timeout=2) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def get(self, path: str) -> Any:
+        """``GET`` an API path (``/api/v1/...``) with the lab's key; the decoded JSON."""
+        request = urllib.request.Request(self.url + path, headers={"X-Api-Key": self.key_file.read_text().strip()})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, timeout=15.0)
