@@ -29,6 +29,35 @@ def zookeeper(base_port: int) -> Iterator[ZooKeeper]:
             server.stop()
 
 
+@contextmanager
+def lab_apart(prefix: str, subnet: str, zookeeper_port: int, connection: str) -> Iterator[Any]:
+    """A lab of its own (no demo guests, no API), away from an operator's, brought down whatever happens.
+    Needs root."""
+    import os
+
+    from pvc_lab.lab import Lab, LabSettings
+
+    if os.geteuid() != 0:
+        raise SystemExit("the lab needs root")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PVC_CONFIG_DIR"] = str(Path(tmp) / "config")
+        settings = LabSettings(
+            state_dir=Path(tmp) / "lab",
+            prefix=prefix,
+            subnet=subnet,
+            zookeeper_port=zookeeper_port,
+            connection_name=connection,
+            vms=0,
+            api_port=0,
+        )
+        lab = Lab(settings)
+        try:
+            lab.up(progress=lambda _line: None, timeout=120)
+            yield lab
+        finally:
+            lab.down(progress=lambda _line: None)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))

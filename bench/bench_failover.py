@@ -8,17 +8,14 @@ on the primary coordinator's node; median and worst of each. Needs root (it brin
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from _common import report
+from _common import lab_apart, report
 
 from pvc_core.client import Cluster
 from pvc_lab import guest, power
-from pvc_lab.lab import Lab, LabSettings
+from pvc_lab.lab import Lab
 
 
 def place(cluster: Cluster, lab: Lab, node: str, names: list[str]) -> None:
@@ -60,40 +57,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("the lab needs root")
     secondary: list[float] = []
     primary: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PVC_CONFIG_DIR"] = str(Path(tmp) / "config")
-        lab = Lab(
-            LabSettings(
-                state_dir=Path(tmp) / "lab",
-                prefix="pvcf",
-                subnet="10.77.0.0/24",
-                zookeeper_port=28181,
-                connection_name="failover",
-                vms=0,
-                api_port=0,
-            )
-        )
-        try:
-            lab.up(progress=lambda _line: None, timeout=120)
-            with Cluster.connect(lab.hosts) as cluster:
-                names = ["f1", "f2"]
-                for index in range(args.trials * 2):
-                    on_primary = index % 2 == 1
-                    current = cluster.primary()
-                    node = current if on_primary else next(n for n in lab.settings.node_names() if n != current)
-                    assert node is not None
-                    place(cluster, lab, node, names)
-                    time.sleep(1)
-                    seconds = trial(cluster, lab, node, names)
-                    (primary if on_primary else secondary).append(seconds)
-                    restore(cluster, lab, node)
-                    assert all(power.is_on(lab, n) for n in lab.settings.node_names())
-        finally:
-            lab.down(progress=lambda _line: None)
+    with lab_apart("pvcf", "10.77.0.0/24", 28181, "failover") as lab, Cluster.connect(lab.hosts) as cluster:
+        names = ["f1", "f2"]
+        for index in range(args.trials * 2):
+            on_primary = index % 2 == 1
+            current = cluster.primary()
+            node = current if on_primary else next(n for n in lab.settings.node_names() if n != current)
+            assert node is not None
+            place(cluster, lab, node, names)
+            time.sleep(1)
+            seconds = trial(cluster, lab, node, names)
+            (primary if on_primary else secondary).append(seconds)
+            restore(cluster, lab, node)
+            assert all(power.is_on(lab, n) for n in lab.settings.node_names())
 
     def figures(values: list[float]) -> dict[str, object]:
         return {

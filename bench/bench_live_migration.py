@@ -7,61 +7,38 @@ over 10 migrations of one running guest between two nodes. Needs root (it brings
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from _common import report
+from _common import lab_apart, report
 
 from pvc_core.client import Cluster
 from pvc_lab import guest
-from pvc_lab.lab import Lab, LabSettings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("the lab needs root")
     walls, libvirt_seconds, downtimes = [], [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PVC_CONFIG_DIR"] = str(Path(tmp) / "config")
-        lab = Lab(
-            LabSettings(
-                state_dir=Path(tmp) / "lab",
-                prefix="pvcb",
-                subnet="10.76.0.0/24",
-                zookeeper_port=27181,
-                connection_name="bench",
-                vms=0,
-                api_port=0,
-            )
-        )
-        try:
-            lab.up(progress=lambda _line: None, timeout=120)
-            vmlinuz, initrd = lab.guest_image()
-            with Cluster.connect(lab.hosts) as cluster:
-                cluster.vms.define(guest.domain_xml("bench", vmlinuz, initrd), target="hv1")
-                cluster.vms.start("bench")
-                cluster.vms.wait("bench", timeout=60)
-                time.sleep(5)  # let the guest finish booting
-                for trial in range(args.trials):
-                    target = "hv2" if trial % 2 == 0 else "hv1"
-                    started = time.monotonic()
-                    cluster.vms.migrate("bench", target)
-                    record = cluster.vms.wait("bench", timeout=120)
-                    walls.append(time.monotonic() - started)
-                    if record.node != target or not record.last_migration.get("live"):
-                        raise SystemExit(f"trial {trial}: not migrated live ({record.failure_reason})")
-                    libvirt_seconds.append(float(record.last_migration["seconds"]))
-                    if record.last_migration.get("downtime_ms") is not None:
-                        downtimes.append(float(record.last_migration["downtime_ms"]))
-                    time.sleep(1)
-        finally:
-            lab.down(progress=lambda _line: None)
+    with lab_apart("pvcb", "10.76.0.0/24", 27181, "bench") as lab, Cluster.connect(lab.hosts) as cluster:
+        vmlinuz, initrd = lab.guest_image()
+        cluster.vms.define(guest.domain_xml("bench", vmlinuz, initrd), target="hv1")
+        cluster.vms.start("bench")
+        cluster.vms.wait("bench", timeout=60)
+        time.sleep(5)  # let the guest finish booting
+        for trial in range(args.trials):
+            target = "hv2" if trial % 2 == 0 else "hv1"
+            started = time.monotonic()
+            cluster.vms.migrate("bench", target)
+            record = cluster.vms.wait("bench", timeout=120)
+            walls.append(time.monotonic() - started)
+            if record.node != target or not record.last_migration.get("live"):
+                raise SystemExit(f"trial {trial}: not migrated live ({record.failure_reason})")
+            libvirt_seconds.append(float(record.last_migration["seconds"]))
+            if record.last_migration.get("downtime_ms") is not None:
+                downtimes.append(float(record.last_migration["downtime_ms"]))
+            time.sleep(1)
     report(
         "live_migration",
         {
