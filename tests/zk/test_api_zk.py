@@ -25,6 +25,7 @@ def test_version_and_metrics_need_no_key_and_everything_else_does(api: Api, runn
     with urllib.request.urlopen(api.url.replace("/api/v1", "/metrics"), timeout=30) as response:
         text = response.read().decode()
     assert 'pvc_nodes{state="run"} 2.0' in text and "pvc_api_request_seconds" in text
+    assert 'pvc_fences{result="confirmed"} 0.0' in text and 'pvc_fences{result="failed"} 0.0' in text
     for path in ("/node", "/vm", "/cluster", "/plugins", "/openapi.json"):
         assert api.call("GET", path, key=None)[0] == 401, path
         assert api.call("GET", path, key="wrong")[0] == 401, path

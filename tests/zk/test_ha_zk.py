@@ -102,6 +102,7 @@ def test_a_dead_node_is_fenced_and_its_vms_run_elsewhere(ha: HaCluster) -> None:
             f"{node} (fenced: power off confirmed)"
         )
     assert ha.cluster.faults() == []
+    assert ha.cluster.fence_counts() == {"confirmed": 1, "failed": 0}
 
 
 def test_a_failed_fence_starts_nothing_and_raises_a_fault(ha: HaCluster) -> None:
@@ -118,6 +119,7 @@ def test_a_failed_fence_starts_nothing_and_raises_a_fault(ha: HaCluster) -> None
     assert ha.cluster.node(node).daemon_state == "dead"
     status = json.loads(run_pvc("cluster", "status", "-o", "json", env={"PVC_CONNECTION": ha.hosts}).stdout)
     assert status["healthy"] is False and status["faults"][0]["node"] == node
+    assert ha.cluster.fence_counts() == {"confirmed": 0, "failed": 2}  # ha.fence_retries 1: two attempts
 
 
 def test_maintenance_mode_holds_fencing(ha: HaCluster) -> None:

@@ -47,6 +47,9 @@ class Metrics:
         self.primary = Gauge("pvc_primary", "1 for the primary coordinator", ["node"], registry=self.registry)
         self.faults = Gauge("pvc_faults", "Faults raised by the primary", registry=self.registry)
         self.fenced = Gauge("pvc_nodes_fenced", "Nodes currently fenced", registry=self.registry)
+        self.fences = Gauge(
+            "pvc_fences", "Fence attempts since the cluster began, by result", ["result"], registry=self.registry
+        )
         self.errors = Counter("pvc_api_errors", "API errors by status", ["status"], registry=self.registry)
 
     def render(self, cluster: Cluster) -> bytes:
@@ -63,6 +66,8 @@ class Metrics:
         for state in {v.state for v in vms}:
             self.vms.labels(state=state).set(sum(v.state == state for v in vms))
         self.faults.set(len(cluster.faults()))
+        for result, count in cluster.fence_counts().items():
+            self.fences.labels(result=result).set(count)
         return generate_latest(self.registry)
 
 

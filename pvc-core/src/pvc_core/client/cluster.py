@@ -209,6 +209,12 @@ class Cluster:
         found = self.zk.get_many([paths.fault(n) for n in names])
         return [decode(f[0]) or {} for f in found if f is not None]
 
+    def fence_counts(self) -> dict[str, int]:
+        """Fence attempts since the cluster began, by result (``confirmed``, ``failed``)."""
+        found = self.zk.get(paths.FENCE_COUNTS)
+        counts = (decode(found[0]) or {}) if found else {}
+        return {result: int(counts.get(result, 0)) for result in ("confirmed", "failed")}
+
     def clear_fault(self, name: str) -> None:
         """Forget the fault about ``name`` (an operator dealt with its cause)."""
         if self.zk.exists(paths.fault(name)) is None:

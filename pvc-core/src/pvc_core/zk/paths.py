@@ -20,6 +20,7 @@ DOMAIN_NAMES = "/domain_names"
 CONSOLE = "/console"
 FAULTS = "/faults"
 FENCE_REQUESTS = "/fence_requests"
+FENCE_COUNTS = "/fence_counts"  # JSON: fence attempts by result since the cluster began (created on first use)
 DOMAIN_SUMMARIES = "/domain_summaries"
 SUMMARY_BUCKETS = 64
 PLACEMENT = "/placement"
