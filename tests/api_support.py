@@ -81,3 +81,13 @@ def start_api(
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError((tmp_path / "pvcapid.log").read_text())
         time.sleep(0.1)
+
+
+def stop_api(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (gunicorn lets requests in flight finish for a while), SIGKILL if it is still there."""
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_support import Api, start_api
+from api_support import Api, start_api, stop_api
 from support import Nodes, compute_node, compute_nodes_ready, wait_until
 
 from pvc_core.client import Cluster
@@ -16,8 +16,7 @@ from pvc_core.client import Cluster
 def api(tmp_path: Path, zk_hosts: str) -> Iterator[Api]:
     process, port = start_api(tmp_path, zk_hosts)
     yield Api(f"http://127.0.0.1:{port}/api/v1")
-    process.terminate()
-    process.wait(20)
+    stop_api(process)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from api_support import Api, start_api
+from api_support import Api, start_api, stop_api
 from support import domain_xml, wait_until
 
 from pvc_core.client import Cluster
@@ -139,8 +139,7 @@ def test_tls_with_a_self_signed_certificate(tmp_path: Path, zk_hosts: str) -> No
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             untrusted.call("GET", "", key=None)
     finally:
-        process.terminate()
-        process.wait(20)
+        stop_api(process)
 
 
 def test_a_plugin_contributes_api_routes_behind_the_key(tmp_path: Path, zk_hosts: str) -> None:
@@ -157,8 +156,7 @@ def test_a_plugin_contributes_api_routes_behind_the_key(tmp_path: Path, zk_hosts
         assert template["nodes"] == [] and template["api"]["routes"] == ["/api/v1/plugins/template"]
         assert "pvc_api_blueprints" in template["api"]["hooks"] and template["api"]["version"]
     finally:
-        process.terminate()
-        process.wait(20)
+        stop_api(process)
 
 
 def test_the_vm_listing_shows_a_change_at_once(api: Api, running: Cluster) -> None:

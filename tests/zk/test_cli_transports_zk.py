@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_support import KEY, start_api
+from api_support import KEY, start_api, stop_api
 from support import Nodes, compute_node, compute_nodes_ready, domain_xml, run_pvc, wait_until
 
 from pvc_core.client import Cluster
@@ -33,8 +33,7 @@ def transports(cluster: Cluster, zk_hosts: str, nodes: Nodes, tmp_path: Path) ->
         "zookeeper": base | {"PVC_CONNECTION": zk_hosts},
         "api": base | {"PVC_CONNECTION": f"http://127.0.0.1:{port}", "PVC_API_KEY": KEY},
     }
-    process.terminate()
-    process.wait(20)
+    stop_api(process)
 
 
 READS = [

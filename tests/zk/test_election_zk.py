@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 from support import Nodes, run_pvc, wait_until
 
@@ -91,6 +92,23 @@ def test_a_hand_over_asked_for_while_the_new_primary_is_still_taking_over_is_ser
     cluster.request_primary(first)
     wait_until(lambda: cluster.primary() == first and settled(cluster, 2), timeout=20, what="the role back on first")
     assert cluster.zk.exists(paths.REQUEST) is None
+
+
+def test_hand_over_requests_in_quick_succession_are_all_served(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    """A request naming one node, written while another is taking over, is served by that new primary
+    rather than lost with the hand-over before it."""
+    nodes.cluster(zk_hosts, NAMES[:2], **WITH_TESTPLUGIN)
+    wait_until(lambda: settled(cluster, 2), what="a settled cluster")
+    for _ in range(10):
+        first = wait_until(cluster.primary, what="a primary")
+        other = next(n for n in NAMES[:2] if n != first)
+        cluster.request_primary(other)  # no wait: the next request lands while the role moves
+        time.sleep(0.01)
+        cluster.request_primary(first, wait=True, timeout=15)
+        # the last request wins: the role ends on first, and stays there
+        wait_until(lambda f=first: cluster.primary() == f and cluster.zk.exists(paths.REQUEST) is None, what="quiet")
+        time.sleep(0.2)
+        assert cluster.primary() == first
 
 
 def test_a_primary_asked_to_step_back_hands_over_to_another(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:

@@ -56,6 +56,7 @@ class Server(BaseApplication):  # type: ignore[misc]
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("threads", config.threads)
         self.cfg.set("timeout", 3600)  # long operations with wait=true
+        self.cfg.set("graceful_timeout", 10)  # on SIGTERM, requests still waiting get 10 s, then go
         self.cfg.set("accesslog", None)
         if config.tls is not None:
             self.cfg.set("certfile", config.tls.cert)

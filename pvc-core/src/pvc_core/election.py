@@ -190,10 +190,13 @@ class CoordinatorElection:
             encode({"node": self.node, "epoch": epoch, "since": time.time()}),
             ephemeral=True,
         )
-        for path in (paths.HANDOVER, paths.REQUEST):
-            found = self.zk.exists(path)
-            if found is not None:
-                transaction.delete(path, version=found.version)
+        handover = self.zk.exists(paths.HANDOVER)
+        if handover is not None:
+            transaction.delete(paths.HANDOVER, version=handover.version)
+        request = self._read(paths.REQUEST)
+        if request is not None and not self._request_for_another(request[0]):
+            transaction.delete(paths.REQUEST, version=request[1].version)
+        # a request naming another node stays: this primary serves it (hands over) as soon as it acts
         try:
             self.zk.commit(transaction, "take the primary role")
         except (Conflict, NoNodeError):
@@ -201,6 +204,9 @@ class CoordinatorElection:
             self._set_state(CoordinatorState.SECONDARY)
             return
         self._become_primary(epoch, epoch_stat.version + 1)
+
+    def _request_for_another(self, request: dict[str, Any]) -> bool:
+        return request.get("action") == "primary" and request.get("node") not in (None, self.node)
 
     def _adopt(self, epoch: int) -> None:
         found = self.zk.get(paths.EPOCH)

@@ -156,8 +156,9 @@ class Cluster:
             raise InvalidRequest(f"node {name} is not a coordinator")
         if not node.alive or node.daemon_state != DaemonState.RUN.value:
             raise InvalidRequest(f"node {name} is not running (state {node.daemon_state}); it cannot become primary")
-        if node.is_primary:
+        if node.is_primary and self.zk.exists(paths.REQUEST) is None:
             return
+        # written even when the node is primary while another request is pending: the last request wins
         self._write_request({"action": "primary", "node": name})
         if wait:
             self.wait_for_primary(name, timeout)
