@@ -50,14 +50,15 @@ READS = [
 
 
 def test_read_commands_print_the_same_over_both_transports(transports: dict[str, dict[str, str]]) -> None:
+    def run(command: tuple[str, ...], transport: str) -> tuple[int, str, str]:
+        result = run_pvc(*command, env=transports[transport])
+        return result.returncode, normal(result.stdout), result.stderr.strip()
+
     for command in READS:
-        direct = run_pvc(*command, env=transports["zookeeper"])
-        remote = run_pvc(*command, env=transports["api"])
-        assert (remote.returncode, normal(remote.stdout), remote.stderr.strip()) == (
-            direct.returncode,
-            normal(direct.stdout),
-            direct.stderr.strip(),
-        ), command
+        # the nodes rewrite their load and free memory every few seconds: the API's answer must equal a
+        # direct read taken just before or just after it
+        before, remote, after = run(command, "zookeeper"), run(command, "api"), run(command, "zookeeper")
+        assert remote in (before, after), (command, remote, before)
 
 
 def lifecycle(env: dict[str, str], xml: Path) -> list[tuple[int, str, str]]:
