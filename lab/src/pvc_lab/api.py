@@ -11,13 +11,12 @@ import json
 import secrets
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+from pvc_lab.processes import owned_pid, spawn, terminate, wait_started
 
 PVCAPID = Path(sys.executable).with_name("pvcapid")
 
@@ -47,10 +46,7 @@ class LabApi:
         return PVCAPID.exists()
 
     def pid(self) -> int | None:
-        pid = read_pid(self.directory / "pvcapid.pid")
-        if pid is None or not is_running(pid) or str(self.config) not in cmdline(pid):
-            return None
-        return pid
+        return owned_pid(self.directory / "pvcapid.pid", str(self.config))
 
     def start(self, timeout: float = 30.0) -> int:
         """Start pvcapid (unless it runs) and wait until it answers; return its PID."""
@@ -76,24 +72,16 @@ class LabApi:
             "keys": [{"name": "lab", "hash": hashed}],
         }
         self.config.write_text(json.dumps(settings, indent=2) + "\n")  # JSON is YAML
-        log = open(self.directory / "pvcapid.log", "ab")  # noqa: SIM115 - handed to the child
-        process = subprocess.Popen(
-            [str(PVCAPID), "--config", str(self.config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
+        process = spawn(
+            [str(PVCAPID), "--config", str(self.config)], self.directory / "pvcapid.log", self.directory / "pvcapid.pid"
         )
-        log.close()
-        (self.directory / "pvcapid.pid").write_text(f"{process.pid}\n")
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if process.poll() is not None:
-                raise LabApiError(f"pvcapid exited at start; see {self.directory / 'pvcapid.log'}")
-            if time.monotonic() > deadline:
-                raise LabApiError(f"pvcapid did not answer on {self.url} within {timeout:g}s")
-            time.sleep(0.1)
+        wait_started(
+            process,
+            self.answers,
+            timeout,
+            LabApiError(f"pvcapid exited at start; see {self.directory / 'pvcapid.log'}"),
+            LabApiError(f"pvcapid did not answer on {self.url} within {timeout:g}s"),
+        )
         return process.pid
 
     def answers(self) -> bool:

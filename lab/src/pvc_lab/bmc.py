@@ -7,10 +7,9 @@ The same class serves tests that need a BMC whose power-off kills a given proces
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
-from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+from pvc_lab.processes import owned_pid, spawn, terminate, wait_started
 
 EMULATION = """mc_setbmc 0x20
 mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
@@ -75,18 +74,14 @@ class Bmc:
         (self.directory / "bmc.emu").write_text(EMULATION)
 
     def pid(self) -> int | None:
-        pid = read_pid(self.pidfile)
-        if pid is None or not is_running(pid) or str(self.config) not in cmdline(pid):
-            return None
-        return pid
+        return owned_pid(self.pidfile, str(self.config))
 
     def start(self, timeout: float = 10.0) -> int:
         pid = self.pid()
         if pid is not None:
             return pid
         self.write_config()
-        log = open(self.directory / "ipmi_sim.log", "ab")  # noqa: SIM115 - handed to the child
-        process = subprocess.Popen(
+        process = spawn(
             [
                 "ipmi_sim",
                 "-c",
@@ -97,20 +92,16 @@ class Bmc:
                 str(self.directory / "state"),
                 "-n",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.directory / "ipmi_sim.log",
+            self.pidfile,
         )
-        log.close()
-        self.pidfile.write_text(f"{process.pid}\n")
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if process.poll() is not None:
-                raise BmcError(f"ipmi_sim for {self.name} exited; see {self.directory / 'ipmi_sim.log'}")
-            if time.monotonic() > deadline:
-                raise BmcError(f"ipmi_sim for {self.name} does not answer after {timeout:g}s")
-            time.sleep(0.1)
+        wait_started(
+            process,
+            self.answers,
+            timeout,
+            BmcError(f"ipmi_sim for {self.name} exited; see {self.directory / 'ipmi_sim.log'}"),
+            BmcError(f"ipmi_sim for {self.name} does not answer after {timeout:g}s"),
+        )
         return process.pid
 
     def ipmitool(self, *command: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:

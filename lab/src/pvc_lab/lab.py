@@ -27,7 +27,6 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,7 +37,7 @@ from pvc_lab import guest, netns
 from pvc_lab.api import LabApi
 from pvc_lab.bmc import Bmc
 from pvc_lab.libvirt import Libvirtd, write_identities
-from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+from pvc_lab.processes import owned_pid, spawn, terminate
 from pvc_lab.zookeeper import ZooKeeper
 
 DEFAULT_STATE_DIR = Path("/var/lib/pvc-lab")
@@ -289,25 +288,16 @@ class Lab:
             return pid
         config = directory / "pvcd.yaml"
         config.write_text(json.dumps(self.node_config(node), indent=2) + "\n")  # JSON is YAML
-        log = open(directory / "pvcd.log", "ab")  # noqa: SIM115 - handed to the child
         pvcd = str(Path(sys.executable).with_name("pvcd"))
-        process = subprocess.Popen(
+        process = spawn(
             ["ip", "netns", "exec", self.settings.netns_of(node), pvcd, "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
+            directory / "pvcd.log",
+            directory / "pvcd.pid",
         )
-        log.close()
-        (directory / "pvcd.pid").write_text(f"{process.pid}\n")
         return process.pid
 
     def node_pid(self, node: str) -> int | None:
-        pid = read_pid(self.node_dir(node) / "pvcd.pid")
-        if pid is None or not is_running(pid) or str(self.node_dir(node) / "pvcd.yaml") not in cmdline(pid):
-            return None
-        return pid
+        return owned_pid(self.node_dir(node) / "pvcd.pid", str(self.node_dir(node) / "pvcd.yaml"))
 
     def stop_node(self, node: str, kill: bool = False) -> None:
         pid = self.node_pid(node)

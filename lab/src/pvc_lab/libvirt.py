@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import time
 import uuid as uuidlib
 from pathlib import Path
 
-from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+from pvc_lab.processes import owned_pid, spawn, terminate, wait_started
 
 MOUNTED = {
     "etc": "/etc/libvirt",
@@ -58,10 +56,7 @@ class Libvirtd:
         return self.directory / "libvirtd.pid"
 
     def pid(self) -> int | None:
-        pid = read_pid(self.pidfile)
-        if pid is None or not is_running(pid) or str(self.directory / "libvirtd.conf") not in cmdline(pid):
-            return None
-        return pid
+        return owned_pid(self.pidfile, str(self.directory / "libvirtd.conf"))
 
     def write_config(self) -> None:
         for name in (*MOUNTED, "sock"):
@@ -112,25 +107,20 @@ class Libvirtd:
             f"{mounts} && {identity} && exec /usr/sbin/libvirtd --listen "
             f"--config {self.directory / 'libvirtd.conf'} --pid-file {self.directory / 'libvirtd.daemon.pid'}"
         )
-        log = open(self.directory / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
-        process = subprocess.Popen(
+        process = spawn(
             ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
+            self.directory / "stdout.log",
+            self.pidfile,
         )
-        log.close()
-        self.pidfile.write_text(f"{process.pid}\n")
-        deadline = time.monotonic() + timeout
         sock = self.socket_dir / "libvirt-sock"
-        while not _accepts(sock):
-            if process.poll() is not None:
-                raise LibvirtdError(f"libvirtd for {self.netns} exited; see {self.directory / 'libvirtd.log'}")
-            if time.monotonic() > deadline:
-                raise LibvirtdError(f"libvirtd for {self.netns} not ready after {timeout:g}s")
-            time.sleep(0.05)
+        wait_started(
+            process,
+            lambda: _accepts(sock),
+            timeout,
+            LibvirtdError(f"libvirtd for {self.netns} exited; see {self.directory / 'libvirtd.log'}"),
+            LibvirtdError(f"libvirtd for {self.netns} not ready after {timeout:g}s"),
+            interval=0.05,
+        )
         return process.pid
 
     def stop(self) -> None:

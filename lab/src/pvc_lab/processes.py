@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -59,3 +61,46 @@ def read_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def owned_pid(pidfile: Path, marker: str) -> int | None:
+    """The PID recorded in ``pidfile`` if that process is alive and its command line names ``marker`` (its
+    own config file): a PID reused by an unrelated process is never taken for ours."""
+    pid = read_pid(pidfile)
+    if pid is None or not is_running(pid) or marker not in cmdline(pid):
+        return None
+    return pid
+
+
+def spawn(argv: Sequence[str], log: Path, pidfile: Path) -> subprocess.Popen[bytes]:
+    """Start a daemon in its own session, its output appended to ``log``, its PID written to ``pidfile``."""
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    pidfile.write_text(f"{process.pid}\n")
+    return process
+
+
+def wait_started(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    timeout: float,
+    exited: Exception,
+    too_slow: Exception,
+    interval: float = 0.1,
+) -> None:
+    """Poll ``ready`` until it is true; raise ``exited`` if the process ends first, ``too_slow`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            raise exited
+        if time.monotonic() > deadline:
+            raise too_slow
+        time.sleep(interval)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvc_lab.processes import cmdline, is_running, read_pid, terminate
+from pvc_lab.processes import owned_pid, spawn, terminate
 
 CLASSPATH = ":".join(
     [
@@ -119,8 +118,7 @@ class ZooKeeper:
         for member in chosen:
             if self.pid(member) is not None:
                 continue
-            log = open(member.directory / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
-            process = subprocess.Popen(
+            spawn(
                 [
                     "java",
                     *JAVA_FLAGS,
@@ -130,23 +128,15 @@ class ZooKeeper:
                     main_class,
                     str(member.config),
                 ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
+                member.directory / "stdout.log",
+                member.pidfile,
             )
-            log.close()
-            member.pidfile.write_text(f"{process.pid}\n")
         if wait:
             self.wait_ready(chosen, timeout)
 
     def pid(self, member: Member) -> int | None:
         """The member's PID if that process is still ours and alive."""
-        pid = read_pid(member.pidfile)
-        if pid is None or not is_running(pid) or str(member.config) not in cmdline(pid):
-            return None
-        return pid
+        return owned_pid(member.pidfile, str(member.config))
 
     def wait_ready(self, members: list[Member] | None = None, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
