@@ -27,9 +27,13 @@ def read_record(zk: ZkSession, name: str) -> tuple[NodeRecord, int] | None:
     found = zk.get(paths.node(name))
     if found is None:
         return None
-    data = decode(found[0]) or {}
+    return _record(name, decode(found[0])), found[1].version
+
+
+def _record(name: str, data: Any) -> NodeRecord:
+    data = dict(data or {})
     data.setdefault("name", name)
-    return NodeRecord.from_dict(data), found[1].version
+    return NodeRecord.from_dict(data)
 
 
 def update_record(
@@ -43,25 +47,16 @@ def update_record(
     With ``transaction_factory`` (e.g. ``host.primary_transaction``) the write is made inside that
     transaction, so its checks (the primary epoch) hold at the moment of the write.
     """
-    for _ in range(20):
-        found = read_record(zk, name)
-        if found is None:
-            return None
-        record, version = found
+    result: list[NodeRecord] = []  # what was stored (or found unchanged), as a record
+
+    def on_record(data: Any) -> Any:
+        record = _record(name, data)
         new = change(record)
-        if new is None or new == record:
-            return record
-        try:
-            if transaction_factory is None:
-                zk.set(paths.node(name), encode(new.to_dict()), version=version)
-            else:
-                transaction = transaction_factory()
-                transaction.set_data(paths.node(name), encode(new.to_dict()), version=version)
-                zk.commit(transaction, f"update node {name}")
-        except Conflict:
-            continue
-        return new
-    raise Conflict(f"node {name}'s record kept changing; gave up after 20 attempts")
+        result[:] = [record if new is None or new == record else new]
+        return None if new is None or new == record else new.to_dict()
+
+    zk.update_json(paths.node(name), on_record, f"node {name}'s record", transaction_factory)
+    return result[0] if result else None  # never called: the node has no record
 
 
 def boot_id() -> str:

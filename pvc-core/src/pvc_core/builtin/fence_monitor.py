@@ -46,7 +46,7 @@ from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, Operation, VmRecord, VmState
 from pvc_core.vms.placement import NoPlacement, choose_node
 from pvc_core.zk import paths
-from pvc_core.zk.session import Conflict, decode, encode
+from pvc_core.zk.session import decode, encode
 
 PLUGIN = "builtin.fence-monitor"
 TICK = 0.5
@@ -163,24 +163,18 @@ class FenceService:
     def _count(self, node: str, confirmed: bool) -> None:
         """Add this fence attempt to the cluster's counts (what ``/metrics`` shows); never fails the fence."""
         result = "confirmed" if confirmed else "failed"
-        for _ in range(5):
-            try:
-                found = self.zk.get(paths.FENCE_COUNTS)
-                if found is None:
-                    self.zk.ensure(paths.FENCE_COUNTS, b"{}")
-                    continue
-                counts = decode(found[0]) or {}
-                counts[result] = int(counts.get(result, 0)) + 1
-                counts["last"] = {"node": node, "result": result, "at": time.time()}
-                transaction = self.host.primary_transaction()
-                transaction.set_data(paths.FENCE_COUNTS, encode(counts), version=found[1].version)
-                self.zk.commit(transaction, "count a fence")
-                return
-            except Conflict:
-                continue  # counted by someone else meanwhile (or the role moved): read again
-            except PvcError as exc:
-                self.log.warning("fence_not_counted", target=node, error=str(exc))
-                return
+
+        def count(current: Any) -> dict[str, Any]:
+            counts = dict(current or {})
+            counts[result] = int(counts.get(result, 0)) + 1
+            counts["last"] = {"node": node, "result": result, "at": time.time()}
+            return counts
+
+        try:
+            self.zk.ensure(paths.FENCE_COUNTS, b"{}")
+            self.zk.update_json(paths.FENCE_COUNTS, count, "the fence counts", self.host.primary_transaction, 5)
+        except PvcError as exc:  # the role moved, or ZooKeeper is away: the fence itself goes on
+            self.log.warning("fence_not_counted", target=node, error=str(exc))
 
     def _carry_out(self, action: Action) -> None:
         if isinstance(action, MarkDead):

@@ -222,6 +222,39 @@ class ZkSession:
     def transaction(self) -> TransactionRequest:
         return self.client.transaction()
 
+    def update_json(
+        self,
+        path: str,
+        change: Callable[[Any], Any],
+        what: str,
+        transaction_factory: Callable[[], TransactionRequest] | None = None,
+        attempts: int = 20,
+    ) -> Any:
+        """Compare-and-set the JSON document at ``path``: ``change(current)`` returns the new document, or
+        None (or the same) to leave it. Read again and retried when someone else wrote it meanwhile. With
+        ``transaction_factory`` (e.g. ``host.primary_transaction``) the write is made in that transaction,
+        so its checks (the primary epoch) hold at the moment of the write. Returns the document now stored,
+        None when ``path`` does not exist."""
+        for _ in range(attempts):
+            found = self.get(path)
+            if found is None:
+                return None
+            current = decode(found[0])
+            new = change(current)
+            if new is None or new == current:
+                return current
+            try:
+                if transaction_factory is None:
+                    self.set(path, encode(new), version=found[1].version)
+                else:
+                    transaction = transaction_factory()
+                    transaction.set_data(path, encode(new), version=found[1].version)
+                    self.commit(transaction, f"update {what}")
+            except Conflict:
+                continue
+            return new
+        raise Conflict(f"{what} kept changing; gave up after {attempts} attempts")
+
     def commit(self, transaction: TransactionRequest, what: str) -> list[Any]:
         """Commit atomically; a failed check or create raises :class:`Conflict` naming the failed step."""
         results: list[Any] = self.wait(transaction.commit_async(), what)
