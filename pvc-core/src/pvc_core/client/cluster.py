@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pvc_core.errors import InvalidRequest, NotFound, SchemaError
+from pvc_core.ha.decisions import primary_cannot_fence_itself
 
 if TYPE_CHECKING:
     from pvc_core.client.vms import Vms
@@ -237,9 +238,7 @@ class Cluster:
         if primary is None:
             raise InvalidRequest("there is no primary coordinator to fence with")
         if primary == name:
-            raise InvalidRequest(
-                f"node {name} is the primary coordinator and cannot fence itself; make another node primary first"
-            )
+            raise InvalidRequest(primary_cannot_fence_itself(name))
         self.zk.ensure(paths.FENCE_REQUESTS)
         requested = time.time()
         with contextlib.suppress(Conflict):  # already requested: one is enough

@@ -99,6 +99,11 @@ class NodeTrack:
     faulted: bool = False
 
 
+def primary_cannot_fence_itself(name: str) -> str:
+    """Why a fence of the primary's own node is refused (by the client, and by the primary if asked)."""
+    return f"node {name} is the primary coordinator and cannot fence itself; make another node primary first"
+
+
 @dataclass
 class FenceMonitor:
     """One per node; only the instance on the acting primary produces actions."""
@@ -151,8 +156,7 @@ class FenceMonitor:
         if self.epoch is None:
             return []
         if name == self.node:  # it could not confirm its own power-off, nor recover anything after it
-            message = f"node {name} is the primary coordinator and cannot fence itself; make another node primary first"
-            return [Fault(name, self.epoch, message)]
+            return [Fault(name, self.epoch, primary_cannot_fence_itself(name))]
         track = self.tracks.setdefault(name, NodeTrack())
         if track.state in (Watch.FENCING, Watch.FENCED):
             return []
