@@ -19,7 +19,8 @@ def epoch(cluster: Cluster) -> int:
     return cluster.status().primary_epoch
 
 
-def testplugin_primary(cluster: Cluster) -> dict[str, object] | None:
+def hook_primary(cluster: Cluster) -> dict[str, object] | None:
+    """What testplugin's pvc_become_primary hook last recorded (a helper, not a test)."""
     found = cluster.zk.get("/plugins/testplugin/primary")
     return json.loads(found[0]) if found else None
 
@@ -36,7 +37,7 @@ def test_exactly_one_primary_and_its_hook_ran_there(cluster: Cluster, zk_hosts: 
     wait_until(lambda: settled(cluster, 3), what="a settled cluster")
     primary = cluster.primary()
     assert [v.name for v in cluster.nodes() if v.coordinator_state == "primary"] == [primary]
-    assert wait_until(lambda: testplugin_primary(cluster)) == {"node": primary, "epoch": epoch(cluster)}
+    assert wait_until(lambda: hook_primary(cluster)) == {"node": primary, "epoch": epoch(cluster)}
 
 
 def test_the_primary_fails_over_when_its_pvcd_is_killed(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
@@ -48,7 +49,7 @@ def test_the_primary_fails_over_when_its_pvcd_is_killed(cluster: Cluster, zk_hos
     new = wait_until(lambda: (p := cluster.primary()) not in (None, old) and p, timeout=15, what="a new primary")
     assert epoch(cluster) == old_epoch + 1
     # the new primary's pvc_become_primary hook ran, with the new epoch
-    assert wait_until(lambda: testplugin_primary(cluster) == {"node": new, "epoch": old_epoch + 1}, what="the hook")
+    assert wait_until(lambda: hook_primary(cluster) == {"node": new, "epoch": old_epoch + 1}, what="the hook")
     wait_until(lambda: cluster.node(new).coordinator_state == "primary", what="the new primary's state")
 
 
@@ -64,7 +65,7 @@ def test_hand_over_to_a_named_node_and_back(cluster: Cluster, zk_hosts: str, nod
     assert cluster.primary() == target
     assert epoch(cluster) == first_epoch + 1
     wait_until(lambda: cluster.node(first).coordinator_state == "secondary", what="the old primary to be secondary")
-    wait_until(lambda: testplugin_primary(cluster) == {"node": target, "epoch": first_epoch + 1}, what="the hook")
+    wait_until(lambda: hook_primary(cluster) == {"node": target, "epoch": first_epoch + 1}, what="the hook")
     # the old primary's pvc_become_secondary ran there, with the epoch it gave up
     assert cluster.zk.get_json(f"/plugins/testplugin/secondary/{first}") == {"node": first, "epoch": first_epoch}
     back = run_pvc("node", "primary", first, "--wait", env=env)
