@@ -13,6 +13,7 @@ import pluggy
 from pvc_core.config import ConfigSection
 from pvc_core.errors import PluginError
 from pvc_core.log import get_logger
+from pvc_core.zk import paths
 
 if TYPE_CHECKING:
     from pvc_core.dispatch import Watch, ZkEvent
@@ -71,7 +72,7 @@ class Hooks:
     def zk_schemas(self) -> list[Schema]:
         schemas = []
         for plugin, schema in self.collect("pvc_zk_schema"):
-            root = f"/plugins/{schema.owner}"
+            root = paths.plugin_root(schema.owner)
             outside = [p for p in schema.paths if p != root and not p.startswith(root + "/")]
             if outside:
                 raise PluginError(f"plugin '{plugin}': schema path {outside[0]} is outside its subtree {root}")

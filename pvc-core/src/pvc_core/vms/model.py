@@ -25,8 +25,6 @@ class VmState(enum.StrEnum):
 
 
 MIGRATING = frozenset({VmState.MIGRATE, VmState.MIGRATE_LIVE, VmState.UNMIGRATE})
-# states the owning node settles in: an operation ends when the VM reaches one
-SETTLED = frozenset({VmState.START, VmState.STOP, VmState.DISABLE, VmState.FAIL})
 
 
 class NodeSelector(enum.StrEnum):
@@ -126,12 +124,3 @@ class VmRecord:
             "failure_reason": self.failure_reason,
             "busy": self.operation.kind if self.operation else "",
         }
-
-
-@dataclass(frozen=True)
-class VmView:
-    """A VM as the bindings return it: the record and, on request, its XML."""
-
-    record: VmRecord
-    xml: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -106,11 +106,6 @@ def _write_bucket(transaction: Any, uuid: str, bucket: dict[str, Any], version: 
     transaction.set_data(paths.summary_bucket(uuid), encode(bucket), version=version)
 
 
-def list_on(zk: ZkSession, node: str) -> list[str]:
-    """UUIDs of the VMs a node owns, from the placement index."""
-    return zk.children(paths.placement(node))
-
-
 def create(zk: ZkSession, record: VmRecord, xml: str) -> None:
     """Create the record, its XML and its index entries atomically; refuse a duplicate name or UUID."""
     if zk.exists(paths.domain_name(record.name)) is not None:

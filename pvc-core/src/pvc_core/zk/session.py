@@ -15,7 +15,7 @@ import contextlib
 import enum
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState, TransactionRequest
@@ -262,10 +262,3 @@ class ZkSession:
         if failures:
             raise Conflict(f"{what}: {type(failures[0]).__name__}")
         return results
-
-    def multi_create(self, items: Iterable[tuple[str, bytes]]) -> None:
-        """Create many persistent znodes, pipelined."""
-        pending = [(path, self.client.create_async(path, value)) for path, value in items]
-        for path, result in pending:
-            with contextlib.suppress(NodeExistsError):
-                self.wait(result, f"create {path}")
