@@ -1,4 +1,4 @@
-"""The Python bindings: one client library that the CLI (and later the API) call.
+"""The Python bindings: one client library behind the CLI (connected to ZooKeeper) and pvcapid.
 
 from pvc_core.client import Cluster
 

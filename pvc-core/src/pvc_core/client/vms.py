@@ -1,4 +1,4 @@
-"""VM operations for clients (the CLI, later the API): desired state in, the owning node does the work.
+"""VM operations for clients (the CLI and the API): desired state in, the owning node does the work.
 
 Every operation that a node must carry out takes the VM's operation lock: the record's ``operation`` is set
 in the same compare-and-set as the new desired state, and the owning node clears it when the VM settles.

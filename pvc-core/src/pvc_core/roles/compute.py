@@ -1,9 +1,14 @@
 """The ``compute`` role: the hypervisor on this node (libvirt/QEMU by default).
 
 The hypervisor-agnostic part of VMs (records, states, placement, locking, flush) lives in the core; a
-compute driver only starts, stops, migrates and observes domains on its own node. Every method is called
-from a VM-manager worker thread (never the dispatcher), may block up to its timeout, and raises
-:class:`ComputeError` with the hypervisor's reason on failure.
+compute driver only starts, stops, migrates and observes domains on its own node. Every method may block up
+to its timeout and raises :class:`ComputeError` with the hypervisor's reason on failure.
+
+Threads (never the dispatcher): the VM manager calls the domain methods (``domains``, ``state``, ``start``,
+``shutdown``, ``destroy``, ``migrate``) from its worker threads, several at once; ``resources`` runs on
+pvcd's main thread (at registration and at every keepalive, so keep it quick); ``console`` runs on a thread
+of its own per console request, alongside the workers; and the fence monitor's self-fence thread calls
+``domains`` and ``destroy`` when this node has been cut off from ZooKeeper for too long.
 """
 
 from __future__ import annotations
