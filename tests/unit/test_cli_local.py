@@ -47,6 +47,20 @@ def test_no_connection_is_a_one_line_error(config_dir: dict[str, str]) -> None:
     assert "no connection chosen" in result.stderr
 
 
+def test_plugin_list_without_a_connection_lists_what_is_installed_here(config_dir: dict[str, str]) -> None:
+    result = run_pvc("plugin", "list", "-o", "json", env=config_dir)
+    assert result.returncode == 0
+    assert result.stderr.strip().splitlines() == [
+        "pvc: note: no connection chosen, so the nodes were not asked what they loaded"
+    ]
+    listed = {p["name"]: p for p in json.loads(result.stdout)}
+    assert listed["builtin.vm-manager"]["installed"] == "builtin"
+    assert listed["testplugin"]["installed"] == "pvc-test-plugin"
+    # listed from its entry point, never imported (importing it fails)
+    assert listed["brokenplugin"]["installed"] == "pvc-test-plugin"
+    assert all(p["nodes"] == [] for p in listed.values())
+
+
 def test_an_unreachable_cluster_is_a_one_line_error(config_dir: dict[str, str]) -> None:
     result = run_pvc("-c", "127.0.0.1:1", "node", "list", env=config_dir | {"PVC_TIMEOUT": "1"})
     assert result.returncode == 1

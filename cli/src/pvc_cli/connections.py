@@ -23,6 +23,10 @@ API = re.compile(r"^https?://[A-Za-z0-9_.\-\[\]:]+(:\d+)?(/[\w/\-]*)?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 
 
+class NoConnection(CliError):
+    """None was named, and no stored connection is the default (or the only one)."""
+
+
 @dataclass(frozen=True)
 class Connection:
     """Either a direct ZooKeeper address, or an API URL with the file holding its key."""
@@ -184,4 +188,4 @@ def _choose(choice: str | None) -> Connection:
         return by_name[default]
     if len(connections) == 1:
         return connections[0]
-    raise CliError("no connection chosen: add one with 'pvc connection add NAME --zookeeper HOST:PORT' or pass -c")
+    raise NoConnection("no connection chosen: add one with 'pvc connection add NAME --zookeeper HOST:PORT' or pass -c")

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from pvc_cli.connections import NoConnection
 from pvc_cli.context import CliContext
 from pvc_cli.output import emit, format_option, table
 
@@ -29,12 +30,18 @@ def list_plugins(obj: CliContext, local: bool, output_format: str) -> None:
     for name, found in installed_plugins().items():
         rows[name] = {"name": name, "installed": found.distribution, "version": found.version, "hooks": [], "nodes": []}
     if not local:
-        with obj.cluster() as client:
-            for name, loaded in client.plugins_by_node().items():
-                entry = rows.setdefault(name, {"name": name, "installed": "", "version": "", "hooks": [], "nodes": []})
-                entry["version"] = entry["version"] or loaded["version"]
-                entry["hooks"] = loaded["hooks"]
-                entry["nodes"] = sorted(loaded["nodes"])
+        try:
+            with obj.cluster() as client:
+                by_node = client.plugins_by_node()
+        except NoConnection:
+            # what is installed here is still worth showing; the note goes to stderr so -o json stays parseable
+            click.echo("pvc: note: no connection chosen, so the nodes were not asked what they loaded", err=True)
+            by_node = {}
+        for name, loaded in by_node.items():
+            entry = rows.setdefault(name, {"name": name, "installed": "", "version": "", "hooks": [], "nodes": []})
+            entry["version"] = entry["version"] or loaded["version"]
+            entry["hooks"] = loaded["hooks"]
+            entry["nodes"] = sorted(loaded["nodes"])
     data = [rows[name] for name in sorted(rows)]
 
     def pretty(items: list[dict[str, Any]]) -> str:
