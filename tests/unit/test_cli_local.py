@@ -64,8 +64,16 @@ def test_plugin_list_without_a_connection_lists_what_is_installed_here(config_di
 def test_an_unreachable_cluster_is_a_one_line_error(config_dir: dict[str, str]) -> None:
     result = run_pvc("-c", "127.0.0.1:1", "node", "list", env=config_dir | {"PVC_TIMEOUT": "1"})
     assert result.returncode == 1
+    # exactly one line: kazoo's "Connection dropped" warnings for every retry never reach the user
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("pvc: error: cannot reach ZooKeeper at 127.0.0.1:1")
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pvc: error: cannot reach ZooKeeper at 127.0.0.1:1")
+
+
+def test_debug_shows_the_libraries_log_lines(config_dir: dict[str, str]) -> None:
+    result = run_pvc("--debug", "-c", "127.0.0.1:1", "node", "list", env=config_dir | {"PVC_TIMEOUT": "1"})
+    assert "WARNING kazoo.client: Connection dropped" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("pvc: error: cannot reach ZooKeeper at 127.0.0.1:1")
 
 
 def test_a_plugin_command_that_fails_to_import_shows_as_broken(config_dir: dict[str, str]) -> None:

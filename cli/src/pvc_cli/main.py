@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from pvc_cli.context import CliContext
+from pvc_cli.logs import configure_cli_logging
 
 CLI_GROUP = "pvc.cli"
 
@@ -81,13 +82,20 @@ class LazyGroup(click.Group):
     metavar="NAME|HOSTS",
     help="A stored connection's name, or ZooKeeper host:port[,host:port...] (env PVC_CONNECTION).",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="PVC_DEBUG",
+    help="Show the libraries' log lines (ZooKeeper client, PVC core) on stderr (env PVC_DEBUG=1).",
+)
 @click.version_option(package_name="pvc-cli", prog_name="pvc")
 @click.pass_context
-def cli(ctx: click.Context, connection: str | None) -> None:
+def cli(ctx: click.Context, connection: str | None, debug: bool) -> None:
     """PVC, the Parallel Virtual Cluster: manage nodes, coordinators and plugins.
 
     Shell completion: eval "$(_PVC_COMPLETE=bash_source pvc)" (zsh_source, fish_source).
     """
+    configure_cli_logging(debug)
     ctx.obj = CliContext(connection)
 
 

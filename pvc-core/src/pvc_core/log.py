@@ -46,6 +46,26 @@ def configure_logging(level: str = "info", json: bool | None = None, stream: Tex
     kazoo_log.propagate = False
 
 
+def _until_configured() -> None:
+    """Until an entry point calls :func:`configure_logging`, PVC's lines go to the standard library's ``pvc``
+    logger (structlog would print them on stdout), so that a program using pvc_core as a library decides
+    whether and where they appear: ``pvc`` shows them only with ``--debug``."""
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.format_exc_info,
+            structlog.processors.KeyValueRenderer(key_order=["event"]),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+
+
+_until_configured()
+
+
 def get_logger(**context: Any) -> Any:
     """A structlog logger with ``context`` bound (node, plugin, hook, ...)."""
     return structlog.get_logger("pvc").bind(**context)
