@@ -105,6 +105,26 @@ def test_a_dead_node_is_fenced_and_its_vms_run_elsewhere(ha: HaCluster) -> None:
     assert ha.cluster.fence_counts() == {"confirmed": 1, "failed": 0}
 
 
+def test_a_fenced_node_shows_its_power_off_and_no_vms(ha: HaCluster) -> None:
+    node = victim(ha)
+    ha.vms_on(node, 2)
+    running = wait_until(
+        lambda: (r := ha.cluster.node(node).record.resources).get("vms") == 2 and r, what="two VMs published"
+    )
+    assert running["memory_provisioned_mib"] == 512 and running["vcpus_provisioned"] == 2
+    ha.processes[node].kill()
+    wait_until(lambda: ha.cluster.node(node).daemon_state == "fenced", timeout=30, what="fenced")
+    info = json.loads(run_pvc("node", "info", node, "-o", "json", env={"PVC_CONNECTION": ha.hosts}).stdout)
+    resources = info["resources"]
+    # the BMC state the primary just confirmed, not the node's last probe from before it went away
+    assert resources["bmc"] == "answers (power off, confirmed by the fence)"
+    assert (resources["vms"], resources["memory_provisioned_mib"], resources["vcpus_provisioned"]) == (0, 0, 0)
+    assert "load" not in resources and "memory_free_mib" not in resources  # nothing runs there
+    assert resources["cpus"] == running["cpus"] and resources["memory_total_mib"] == running["memory_total_mib"]
+    pretty = run_pvc("node", "info", node, env={"PVC_CONNECTION": ha.hosts}).stdout
+    assert f"-/{running['memory_total_mib']} MiB free, 0 to VMs" in pretty
+
+
 def test_a_failed_fence_starts_nothing_and_raises_a_fault(ha: HaCluster) -> None:
     node = victim(ha)
     vms = ha.vms_on(node, 1)

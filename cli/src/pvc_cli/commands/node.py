@@ -23,6 +23,7 @@ def _memory(resources: dict[str, Any]) -> str:
     if total is None:
         return "-"
     provisioned = resources.get("memory_provisioned_mib")
+    free = "-" if free is None else free  # a fenced node's record has no free memory: its power is off
     return f"{free}/{total} MiB free" + (f", {provisioned} to VMs" if provisioned is not None else "")
 
 

@@ -12,8 +12,10 @@ On every node (primary or not) it also runs self-fence when enabled: cut off fro
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Literal
@@ -41,7 +43,7 @@ from pvc_core.log import get_logger
 from pvc_core.membership import update_record
 from pvc_core.nodes import CoordinatorState, DaemonState, DomainState, NodeRecord
 from pvc_core.roles.compute import ComputeDriver
-from pvc_core.roles.fencing import FencingDriver
+from pvc_core.roles.fencing import FencingDriver, PowerState
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, Operation, VmRecord, VmState
 from pvc_core.vms.placement import NoPlacement, choose_node
@@ -51,6 +53,11 @@ from pvc_core.zk.session import decode, encode
 PLUGIN = "builtin.fence-monitor"
 TICK = 0.5
 BMC_CHECK = 60.0  # seconds between checks of a node's own BMC
+# what builtin.vm-manager publishes about the VMs expected to run on a node
+VM_FIGURES = ("vms", "memory_provisioned_mib", "vcpus_provisioned")
+# what only a running host reports (builtin.host-resources, the compute driver)
+RUNNING_HOST_FIGURES = ("memory_free_mib", "load")
+FENCED_BMC = f"answers (power {PowerState.OFF.value}, confirmed by the fence)"
 
 
 class HaConfig(BaseModel):
@@ -230,7 +237,14 @@ class FenceService:
 
         self.host.post(f"fence result {action.node}", deliver)
 
-    def _mark(self, node: str, state: DaemonState, reason: str, **extra: Any) -> None:
+    def _mark(
+        self,
+        node: str,
+        state: DaemonState,
+        reason: str,
+        resources: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> None:
         def change(record: NodeRecord) -> NodeRecord | None:
             coordinator_state = record.coordinator_state
             if coordinator_state in (CoordinatorState.PRIMARY, CoordinatorState.TAKEOVER, CoordinatorState.RELINQUISH):
@@ -241,6 +255,7 @@ class FenceService:
                 coordinator_state=coordinator_state,
                 state_changed_at=time.time(),
                 state_reason=reason,
+                resources=record.resources if resources is None else resources(record.resources),
                 **extra,
             )
 
@@ -256,6 +271,7 @@ class FenceService:
             domain_state=DomainState.FLUSHED.value,
             domain_state_reason=f"{'fenced' if action.confirmed else 'recovered without a fence'}: "
             "pvc node ready brings it back",
+            resources=functools.partial(resources_after_recovery, confirmed=action.confirmed),
         )
         from pvc_core.client.cluster import Cluster
 
@@ -369,6 +385,18 @@ class FenceService:
                 compute.destroy(uuid)
             except PvcError as exc:
                 self.log.error("self_fence_failed", uuid=uuid, error=str(exc))
+
+
+def resources_after_recovery(resources: dict[str, Any], confirmed: bool) -> dict[str, Any]:
+    """A recovered node's resources as the primary records them, instead of the last figures the node
+    published itself (which stay until its pvcd starts again): its VMs run elsewhere now, or wait for a
+    place, so none count on it; after a confirmed fence its power is off, as its BMC just answered, and the
+    figures only a running host reports (free memory, load) are gone."""
+    after = {key: 0 if key in VM_FIGURES else value for key, value in resources.items()}
+    if confirmed:
+        after = {key: value for key, value in after.items() if key not in RUNNING_HOST_FIGURES}
+        after["bmc"] = FENCED_BMC
+    return after
 
 
 def _service(host: Host) -> FenceService:
