@@ -78,7 +78,7 @@ def test_node_info_and_an_unknown_node(running_cluster: Cluster, env: dict[str, 
     pretty = run_pvc("node", "info", "hv1", env=env).stdout
     assert "daemon state:" in pretty and "coordinator:" in pretty
     missing = run_pvc("node", "info", "hv9", env=env)
-    assert missing.returncode == 1
+    assert missing.returncode == 4  # NotFound
     assert missing.stderr.strip() == "pvc: error: no node named 'hv9' in this cluster"
 
 
@@ -99,5 +99,5 @@ def test_plugin_list_shows_builtins_enabled_on_every_node(running_cluster: Clust
 
 def test_handing_the_primary_to_a_stopped_node_is_refused(running_cluster: Cluster, env: dict[str, str]) -> None:
     result = run_pvc("node", "primary", "hv7", env=env)
-    assert result.returncode == 1
+    assert result.returncode == 4  # NotFound
     assert result.stderr.strip() == "pvc: error: no node named 'hv7' in this cluster"

@@ -130,7 +130,7 @@ def test_a_non_coordinator_never_becomes_primary(cluster: Cluster, zk_hosts: str
     wait_until(lambda: settled(cluster, 2), what="two running nodes")
     assert cluster.node("hv4").coordinator_state == "client"
     result = run_pvc("node", "primary", "hv4", env={"PVC_CONNECTION": zk_hosts})
-    assert result.returncode == 1
+    assert result.returncode == 3  # InvalidRequest
     assert result.stderr.strip() == "pvc: error: node hv4 is not a coordinator"
 
 

@@ -181,7 +181,7 @@ def test_node_info_shows_whether_the_bmc_answers(ha: HaCluster) -> None:
 def test_an_operator_clears_a_fault(ha: HaCluster) -> None:
     env = {"PVC_CONNECTION": ha.hosts}
     missing = run_pvc("cluster", "fault", "clear", "hv3", env=env)
-    assert missing.returncode == 1 and missing.stderr.strip() == "pvc: error: there is no fault about node hv3"
+    assert missing.returncode == 4 and missing.stderr.strip() == "pvc: error: there is no fault about node hv3"
     ha.cluster.zk.create("/faults/hv3", b'{"node": "hv3", "message": "test"}', makepath=True)
     assert run_pvc("cluster", "fault", "clear", "hv3", env=env).returncode == 0
     assert ha.cluster.faults() == []

@@ -13,7 +13,7 @@ import pytest
 from support import Nodes, compute_node, domain_xml, run_pvc, wait_until
 
 from pvc_core.client import Cluster
-from pvc_core.errors import Busy, InvalidRequest, NotFound
+from pvc_core.errors import AlreadyExists, Busy, InvalidRequest, NotFound
 from pvc_core.vms.model import VmRecord
 from pvc_core.vms.placement import NoPlacement
 from pvc_core.zk import paths
@@ -57,9 +57,9 @@ def test_bad_or_duplicate_definitions_are_refused_and_write_nothing(vm_cluster: 
         vm_cluster.vms.define("<domain type='test'><name>x</name>")
     fixed = str(uuidlib.uuid4())
     vm_cluster.vms.define(domain_xml("one", uuid=fixed))
-    with pytest.raises(InvalidRequest, match="a VM named 'one' already exists"):
+    with pytest.raises(AlreadyExists, match="a VM named 'one' already exists"):
         vm_cluster.vms.define(domain_xml("one"))
-    with pytest.raises(InvalidRequest, match=f"a VM with UUID {fixed} already exists"):
+    with pytest.raises(AlreadyExists, match=f"a VM with UUID {fixed} already exists"):
         vm_cluster.vms.define(domain_xml("two", uuid=fixed))
     with pytest.raises(NotFound, match="no node named 'hv9'"):
         vm_cluster.vms.define(domain_xml("three"), target="hv9")
@@ -242,11 +242,11 @@ def test_the_vm_commands_of_pvc(vm_cluster: Cluster, tmp_path: object) -> None:
     refused = run_pvc("vm", "remove", "cli", env=env)
     assert refused.returncode == 1 and "add --yes to confirm" in refused.stderr
     missing = run_pvc("vm", "info", "nope", env=env)
-    assert missing.returncode == 1 and missing.stderr.strip() == "pvc: error: no VM named 'nope' in this cluster"
+    assert missing.returncode == 4 and missing.stderr.strip() == "pvc: error: no VM named 'nope' in this cluster"
     bad = tmp_path / "bad.xml"  # type: ignore[operator]
     bad.write_text("<domain>")
     refused = run_pvc("vm", "define", str(bad), env=env)
-    assert refused.returncode == 1 and refused.stderr.startswith("pvc: error: invalid domain XML")
+    assert refused.returncode == 3 and refused.stderr.startswith("pvc: error: invalid domain XML")
     flushed = run_pvc("node", "flush", "hv3", "--wait", env=env)
     assert flushed.returncode == 0 and "hv3: flushed" in flushed.stdout
     assert run_pvc("node", "ready", "hv3", "--wait", env=env).returncode == 0

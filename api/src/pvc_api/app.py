@@ -18,22 +18,10 @@ from pvc_api.openapi import docs_page, document
 from pvc_api.registry import Endpoint, Registry, ResponseCache
 from pvc_api.tasks import Tasks
 from pvc_core.client import Cluster
-from pvc_core.errors import Busy, InvalidRequest, NotFound, PvcError, ZooKeeperUnavailable
+from pvc_core.errors import InvalidRequest, PvcError
 from pvc_core.log import get_logger
 
 PREFIX = "/api/v1"
-
-
-def status_of(exc: PvcError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Busy):
-        return 409
-    if isinstance(exc, ZooKeeperUnavailable):
-        return 503
-    if isinstance(exc, InvalidRequest):
-        return 409 if "already exists" in str(exc) else 400
-    return 400
 
 
 class Metrics:
@@ -71,10 +59,24 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def error(status: int, message: str, field: str | None = None) -> Response:
-    response = jsonify({"message": message, "field": field, "request_id": g.get("request_id")})
+def error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    """An error answer: ``code`` is the stable name of the kind of error (``not_found``, ``busy``...)."""
+    response = jsonify({"error": code, "message": message, "field": field, "request_id": g.get("request_id")})
     response.status_code = status
     return response
+
+
+def pvc_error(exc: PvcError) -> Response:
+    """A :class:`PvcError` as its class says: status and ``error`` code from the class, never from the text."""
+    field = exc.field if isinstance(exc, InvalidRequest) else None
+    if exc.http_status >= 500:  # the serving side failed (ZooKeeper away, a plugin broke): worth a line
+        get_logger(component="api").warning(
+            "request_failed", request_id=g.get("request_id"), path=request.path, error=exc.code, message=str(exc)
+        )
+    return error(exc.http_status, exc.code, str(exc), field)
+
+
+UNAUTHORISED = (401, "unauthorised", "a valid X-Api-Key header is required")
 
 
 def create_app(
@@ -114,12 +116,16 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        return error(exc.code or 500, exc.description or exc.name)
+        return error(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
+
+    @app.errorhandler(PvcError)
+    def pvc_failure(exc: PvcError) -> Response:  # from a plugin's blueprint: the same answer as an endpoint's
+        return pvc_error(exc)
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> Response:
         log.exception("request_failed", request_id=g.get("request_id"), path=request.path)
-        return error(500, f"internal error (request id {g.get('request_id')})")
+        return error(500, "internal_error", f"internal error (request id {g.get('request_id')})")
 
     @app.get("/metrics")
     def prometheus() -> Response:
@@ -141,7 +147,7 @@ def create_app(
     @app.get(PREFIX + "/openapi.json")
     def openapi() -> Response:
         if authorised() is None:
-            return error(401, "a valid X-Api-Key header is required")
+            return error(*UNAUTHORISED)
         return jsonify(spec)
 
     @app.get(PREFIX + "/docs")
@@ -151,16 +157,16 @@ def create_app(
     @app.get(PREFIX + "/tasks/<task_id>")
     def task(task_id: str) -> Response:
         if authorised() is None:
-            return error(401, "a valid X-Api-Key header is required")
+            return error(*UNAUTHORISED)
         found = tasks.get(task_id)
         if found is None:
-            return error(404, f"no task {task_id}")
+            return error(404, "not_found", f"no task {task_id}")
         return jsonify(found)
 
     for blueprint in extra_blueprints:
 
         def require_key() -> Response | None:
-            return None if authorised() is not None else error(401, "a valid X-Api-Key header is required")
+            return None if authorised() is not None else error(*UNAUTHORISED)
 
         blueprint.before_request(require_key)
         app.register_blueprint(blueprint, url_prefix=f"{PREFIX}/plugins/{blueprint.name}")
@@ -173,32 +179,26 @@ def _parse(model: type[BaseModel] | None, data: Any, where: str) -> BaseModel | 
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise _BadInput(f"the {where} must be a JSON object", None)
+        raise InvalidRequest(f"the {where} must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
-        raise _BadInput(f"{field}: {first['msg']}" if field else first["msg"], field) from exc
-
-
-class _BadInput(Exception):
-    def __init__(self, message: str, field: str | None) -> None:
-        super().__init__(message)
-        self.message, self.field = message, field
+        raise InvalidRequest(f"{field}: {first['msg']}" if field else first["msg"], field) from exc
 
 
 def _view(endpoint: Endpoint, cluster: Cluster, tasks: Tasks, authorised: Callable[[], str | None]) -> Any:
     def view(**path: str) -> Response:
         if not endpoint.public and authorised() is None:
-            return error(401, "a valid X-Api-Key header is required")
+            return error(*UNAUTHORISED)
         try:
             query = _parse(endpoint.query, request.args.to_dict(), "query")
             body = None
             if endpoint.body is not None:
                 payload = request.get_json(silent=True) if request.data else {}
                 if request.data and payload is None:
-                    raise _BadInput("the body is not valid JSON", None)
+                    raise InvalidRequest("the body is not valid JSON")
                 body = _parse(endpoint.body, payload, "body")
             kwargs: dict[str, Any] = {"cluster": cluster, **path}
             if query is not None:
@@ -217,10 +217,8 @@ def _view(endpoint: Endpoint, cluster: Cluster, tasks: Tasks, authorised: Callab
             result = endpoint.function(**kwargs)
             if isinstance(result, Response):  # already encoded (a cached listing)
                 return result
-        except _BadInput as exc:
-            return error(400, exc.message, exc.field)
         except PvcError as exc:
-            return error(status_of(exc), str(exc), getattr(exc, "field", None))
+            return pvc_error(exc)
         response = jsonify(result)
         response.status_code = endpoint.status
         return response

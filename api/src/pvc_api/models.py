@@ -12,6 +12,7 @@ class Body(BaseModel):
 
 
 class Error(BaseModel):
+    error: str = Field(description="the kind of error, stable for clients: not_found, invalid_request, busy...")
     message: str
     field: str | None = None
     request_id: str | None = None

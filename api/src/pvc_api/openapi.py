@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pvc_api import models as m
 from pvc_api.registry import Endpoint, Registry
 from pvc_core import __version__
+from pvc_core.errors import Conflict, PvcError, Timeout, Unavailable
 
 PREFIX = "/api/v1"
 
@@ -57,13 +58,23 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         }
     if endpoint.long:
         operation["responses"]["202"] = _json(_schema(m.Task, components), "accepted: poll the task")
-    for status in (*endpoint.errors, 503, 500):
+    for status in sorted(_error_statuses(endpoint)):
         operation["responses"][str(status)] = _json(error, "error")
     if endpoint.public:
         operation["security"] = []
     else:
         operation["responses"]["401"] = _json(error, "no valid API key")
     return operation
+
+
+def _error_statuses(endpoint: Endpoint) -> set[int]:
+    """What the endpoint declares, and what any endpoint of its kind may answer (pvc_core.errors' table)."""
+    statuses = {*endpoint.errors, Unavailable.http_status, PvcError.http_status}
+    if endpoint.method != "GET":
+        statuses.add(Conflict.http_status)  # a write may keep losing a compare-and-set race
+    if endpoint.long:
+        statuses.add(Timeout.http_status)  # waiting for it ("wait": true) may run out of time
+    return statuses
 
 
 def document(registry: Registry) -> dict[str, Any]:

@@ -116,9 +116,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.Abort:
         click.echo("pvc: aborted", err=True)
         sys.exit(1)
-    except PvcError as exc:
+    except PvcError as exc:  # the exit status says what kind of error (pvc_core.errors; docs/cli.md)
         click.echo(f"pvc: error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("pvc: interrupted", err=True)
         sys.exit(130)

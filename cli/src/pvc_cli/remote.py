@@ -18,11 +18,9 @@ from typing import Any
 
 from pvc_core.client.cluster import ClusterStatus, NodeView, wait_for
 from pvc_core.client.vms import wait_settled
-from pvc_core.errors import Busy, InvalidRequest, NotFound, PvcError, ZooKeeperUnavailable
+from pvc_core.errors import InvalidRequest, PvcError, Unavailable, error_class
 from pvc_core.nodes import NodeRecord
 from pvc_core.vms.model import VmRecord
-
-ERRORS: dict[int, type[PvcError]] = {404: NotFound, 409: InvalidRequest, 503: ZooKeeperUnavailable}
 
 
 class RemoteCluster:
@@ -57,17 +55,11 @@ class RemoteCluster:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout, context=self.context) as reply:
                 return json.loads(reply.read() or b"null")
         except urllib.error.HTTPError as exc:
-            try:
-                message = json.loads(exc.read()).get("message", exc.reason)
-            except ValueError:
-                message = str(exc.reason)
-            if exc.code == 409 and "busy" in str(message):
-                raise Busy(str(message)) from exc
-            raise ERRORS.get(exc.code, InvalidRequest)(str(message)) from exc
+            raise _rebuilt(exc) from exc
         except urllib.error.URLError as exc:
-            raise ZooKeeperUnavailable(f"cannot reach the PVC API at {self.url}: {exc.reason}") from exc
+            raise Unavailable(f"cannot reach the PVC API at {self.url}: {exc.reason}") from exc
         except TimeoutError as exc:
-            raise ZooKeeperUnavailable(f"the PVC API at {self.url} did not answer in time") from exc
+            raise Unavailable(f"the PVC API at {self.url} did not answer in time") from exc
 
     def _long(self, path: str, body: dict[str, Any], wait: bool, timeout: float) -> Any:
         return self.call("POST", path, body | {"wait": wait, "timeout": timeout}, timeout=timeout + 30)
@@ -264,6 +256,22 @@ class RemoteVms:
                 return
             seen = batch
             time.sleep(0.5)
+
+
+def _rebuilt(exc: urllib.error.HTTPError) -> PvcError:
+    """The error the API answered, as the class its body's ``error`` key names (so the same exit status as
+    over ZooKeeper); by status when the body is not the API's (a proxy in front of it, say)."""
+    try:
+        body = json.loads(exc.read())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    kind = error_class(body.get("error"), exc.code)
+    message = str(body.get("message") or f"the PVC API answered {exc.code} {exc.reason}")
+    if issubclass(kind, InvalidRequest):
+        return kind(message, body.get("field"))
+    return kind(message)
 
 
 def _overlap(previous: list[str], current: list[str]) -> int:

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pvc_lab.processes import owned_pid, spawn, terminate, wait_started
+from pvc_lab.errors import LabError
+from pvc_lab.processes import owned_pid, run, spawn, terminate, wait_started
 
 PVCAPID = Path(sys.executable).with_name("pvcapid")
 
 
-class LabApiError(RuntimeError):
-    pass
+class LabApiError(LabError):
+    """The lab's pvcapid could not be set up or did not start."""
 
 
 class LabApi:
@@ -57,13 +57,8 @@ class LabApi:
         if not self.key_file.exists():
             self.key_file.touch(mode=0o600)
             self.key_file.write_text(secrets.token_urlsafe(24) + "\n")
-        hashed = subprocess.run(
-            [str(PVCAPID), "hash-key"],
-            input=self.key_file.read_text(),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
+        hashed = run(
+            [str(PVCAPID), "hash-key"], 60, LabApiError, input=self.key_file.read_text(), text=True
         ).stdout.strip()
         settings = {
             "listen": self.listen,

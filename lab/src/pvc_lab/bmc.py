@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from pvc_lab.errors import LabError
 from pvc_lab.processes import owned_pid, spawn, terminate, wait_started
 
 EMULATION = """mc_setbmc 0x20
@@ -18,8 +19,8 @@ mc_enable 0x20
 """
 
 
-class BmcError(RuntimeError):
-    pass
+class BmcError(LabError):
+    """A node's BMC (ipmi_sim) did not start or refused a power change."""
 
 
 class Bmc:

@@ -6,10 +6,15 @@ Light at import time (only click): the lab's machinery is imported when a subcom
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import click
+
+# what a lab command may end in besides PVC's own errors: a command or a file the lab uses that failed in a
+# way no part of the lab turned into a LabError yet; still one line, never a traceback
+OUTSIDE_FAILURES = (subprocess.SubprocessError, OSError)
 
 
 def _lab(state_dir: str | None) -> Any:
@@ -34,17 +39,12 @@ def lab() -> None:
 def up(state_dir: str | None, timeout: float) -> None:
     """Build the lab: ZooKeeper ensemble, node namespaces on a bridge, a pvcd per node."""
     from pvc_core.errors import PvcError
-    from pvc_lab.bmc import BmcError
-    from pvc_lab.guest import GuestError
-    from pvc_lab.lab import LabError
-    from pvc_lab.libvirt import LibvirtdError
-    from pvc_lab.netns import NetnsError
-    from pvc_lab.zookeeper import ZooKeeperError
+    from pvc_lab.errors import LabError
 
     try:
         _lab(state_dir).up(progress=lambda line: click.echo(f"lab: {line}"), timeout=timeout)
-    except (LabError, NetnsError, ZooKeeperError, LibvirtdError, GuestError, BmcError, PvcError) as exc:
-        raise click.ClickException(f"lab up failed: {exc} (clean up with 'pvc lab down')") from exc
+    except (PvcError, *OUTSIDE_FAILURES) as exc:
+        raise LabError(f"lab up failed: {exc} (clean up with 'pvc lab down')") from exc
 
 
 @lab.command()
@@ -74,22 +74,24 @@ def status(state_dir: str | None, output_format: str) -> None:
 def demo(state_dir: str | None) -> None:
     """Walk through the lab: nodes, VMs, and a live migration while the guest keeps counting."""
     from pvc_core.errors import PvcError
-    from pvc_lab.bmc import BmcError
-    from pvc_lab.lab import LabError
+    from pvc_lab.errors import LabError
 
     try:
         _lab(state_dir).demo(progress=lambda line: click.echo(f"demo: {line}"))
-    except (LabError, PvcError, BmcError) as exc:
-        raise click.ClickException(f"lab demo failed: {exc}") from exc
+    except (PvcError, *OUTSIDE_FAILURES) as exc:
+        raise LabError(f"lab demo failed: {exc}") from exc
 
 
 @lab.command()
 @state_option
 def down(state_dir: str | None) -> None:
     """Remove every process, namespace and file the lab made (also after a crash)."""
-    from pvc_lab.lab import LabError
+    from pvc_core.errors import PvcError
+    from pvc_lab.errors import LabError
 
     try:
         _lab(state_dir).down(progress=lambda line: click.echo(f"lab: {line}"))
-    except LabError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except PvcError:
+        raise
+    except OUTSIDE_FAILURES as exc:
+        raise LabError(f"lab down failed: {exc}") from exc

@@ -16,6 +16,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from pvc_lab.errors import LabError
+from pvc_lab.processes import run
+
 CACHE = Path("/var/cache/pvc-lab")
 BUSYBOX = Path("/bin/busybox")
 MODULES = ("kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko")
@@ -44,8 +47,8 @@ done
 """
 
 
-class GuestError(RuntimeError):
-    pass
+class GuestError(LabError):
+    """The guest's kernel or initramfs could not be made."""
 
 
 def kernel_package() -> str:
@@ -68,15 +71,13 @@ def kernel(cache: Path = CACHE) -> tuple[Path, Path]:
         cache.mkdir(parents=True, exist_ok=True)
         package = kernel_package()
         with tempfile.TemporaryDirectory(dir=cache) as download:
-            subprocess.run(
-                ["apt-get", "download", "-q", package], cwd=download, check=True, capture_output=True, timeout=600
-            )
+            run(["apt-get", "download", "-q", package], 600, GuestError, cwd=download)
             debs = list(Path(download).glob("*.deb"))
             if not debs:
                 raise GuestError(f"apt-get download {package} produced no package")
             staging = cache / "kernel.tmp"
             shutil.rmtree(staging, ignore_errors=True)
-            subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(staging)], check=True, timeout=300)
+            run(["dpkg-deb", "-x", str(debs[0]), str(staging)], 300, GuestError)
             shutil.rmtree(unpacked, ignore_errors=True)
             staging.rename(unpacked)
         found = sorted(unpacked.glob("boot/vmlinuz-*"))
@@ -105,13 +106,8 @@ def initramfs(target: Path, modules: Path) -> Path:
         init.write_text(INIT)
         init.chmod(0o755)
         names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-        archive = subprocess.run(
-            [str(BUSYBOX), "cpio", "-o", "-H", "newc"],
-            input="\n".join(names).encode(),
-            cwd=root,
-            capture_output=True,
-            check=True,
-            timeout=60,
+        archive = run(
+            [str(BUSYBOX), "cpio", "-o", "-H", "newc"], 60, GuestError, input="\n".join(names).encode(), cwd=root
         ).stdout
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(gzip.compress(archive))

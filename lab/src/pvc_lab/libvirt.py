@@ -13,6 +13,7 @@ import socket
 import uuid as uuidlib
 from pathlib import Path
 
+from pvc_lab.errors import LabError
 from pvc_lab.processes import owned_pid, spawn, terminate, wait_started
 
 MOUNTED = {
@@ -25,8 +26,8 @@ MOUNTED = {
 TCP_PORT = 16509
 
 
-class LibvirtdError(RuntimeError):
-    pass
+class LibvirtdError(LabError):
+    """A node's libvirtd did not start."""
 
 
 class Libvirtd:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 
+from pvc_lab.errors import LabError
 from pvc_lab.processes import is_running, terminate
 
 
-class NetnsError(RuntimeError):
-    pass
+class NetnsError(LabError):
+    """A namespace, veth or bridge could not be made or changed."""
 
 
 def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,9 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from pvc_lab.errors import LabError
 
 
 def is_running(pid: int) -> bool:
@@ -70,6 +73,26 @@ def owned_pid(pidfile: Path, marker: str) -> int | None:
     if pid is None or not is_running(pid) or marker not in cmdline(pid):
         return None
     return pid
+
+
+def run(argv: Sequence[str], timeout: float, error: type[LabError] = LabError, **options: Any) -> Any:
+    """Run a command to completion (``subprocess.run`` ``options``: input, text, cwd) and return its
+    ``CompletedProcess``; one ``error`` naming the command and its last line of standard error when it
+    cannot start, fails or outlives ``timeout`` seconds."""
+    command = " ".join(argv)
+    try:
+        result = subprocess.run(list(argv), capture_output=True, timeout=timeout, check=False, **options)
+    except FileNotFoundError as exc:
+        raise error(f"'{argv[0]}' is not installed; run scripts/setup all") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise error(f"'{command}' did not finish within {timeout:g}s") from exc
+    except OSError as exc:
+        raise error(f"'{command}' could not start: {exc.strerror}") from exc
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace") if isinstance(result.stderr, bytes) else result.stderr
+        last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "no message")
+        raise error(f"'{command}' failed (exit status {result.returncode}): {last.strip()}")
+    return result
 
 
 def spawn(argv: Sequence[str], log: Path, pidfile: Path) -> subprocess.Popen[bytes]:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pvc_lab.errors import LabError
 from pvc_lab.processes import owned_pid, spawn, terminate
 
 CLASSPATH = ":".join(
@@ -27,8 +28,8 @@ CLASSPATH = ":".join(
 JAVA_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Dzookeeper.admin.enableServer=false"]
 
 
-class ZooKeeperError(RuntimeError):
-    pass
+class ZooKeeperError(LabError):
+    """The lab's ZooKeeper ensemble did not start."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from pvc_core.errors import InvalidRequest, NotFound, SchemaError
+from pvc_core.errors import InvalidRequest, NotFound, SchemaError, Timeout
 from pvc_core.ha.decisions import primary_cannot_fence_itself
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class Cluster:
                 return views
             time.sleep(0.2)
         states = ", ".join(f"{v.name}={v.daemon_state}" for v in views) or "no nodes"
-        raise InvalidRequest(f"timed out after {timeout:g}s waiting for {count} running nodes and a primary ({states})")
+        raise Timeout(f"timed out after {timeout:g}s waiting for {count} running nodes and a primary ({states})")
 
     # -- high availability ------------------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ class Cluster:
             if fault is not None and self.zk.exists(paths.fence_request(name)) is None:
                 raise InvalidRequest(str(fault.get("message", f"fencing {name} failed")))
             time.sleep(0.2)
-        raise InvalidRequest(f"timed out after {timeout:g}s waiting for node {name} to be fenced")
+        raise Timeout(f"timed out after {timeout:g}s waiting for node {name} to be fenced")
 
     # -- flush and ready --------------------------------------------------------------------------------------
 
@@ -300,7 +300,7 @@ class Cluster:
             if view.record.domain_state == goal:
                 return view
             if time.monotonic() > deadline:
-                raise InvalidRequest(f"timed out after {timeout:g}s waiting for node {name} to be {goal.value}")
+                raise Timeout(f"timed out after {timeout:g}s waiting for node {name} to be {goal.value}")
             time.sleep(0.2)
 
     # -- plugins --------------------------------------------------------------------------------------------
@@ -324,4 +324,4 @@ def wait_for(done: Any, timeout: float, what: str, interval: float = 0.1) -> Non
         if done():
             return
         time.sleep(interval)
-    raise InvalidRequest(f"timed out after {timeout:g}s waiting for {what}")
+    raise Timeout(f"timed out after {timeout:g}s waiting for {what}")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from pvc_core.errors import Busy, InvalidRequest, NotFound
+from pvc_core.errors import Busy, InvalidRequest, NotFound, Timeout
 from pvc_core.nodes import DaemonState, DomainState
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, MigrationMethod, NodeSelector, Operation, VmRecord, VmState
@@ -311,7 +311,7 @@ def wait_settled(
                 raise InvalidRequest(f"VM {record.name}: {record.failure_reason}")
             return record
         if time.monotonic() > deadline:
-            raise InvalidRequest(f"timed out after {timeout:g}s waiting for VM {record.name} ({line})")
+            raise Timeout(f"timed out after {timeout:g}s waiting for VM {record.name} ({line})")
         time.sleep(interval)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from kazoo.exceptions import NoNodeError
 
-from pvc_core.errors import InvalidRequest, NotFound
+from pvc_core.errors import AlreadyExists, NotFound
 from pvc_core.vms.model import VmRecord
 from pvc_core.zk import paths
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
@@ -109,9 +109,9 @@ def _write_bucket(transaction: Any, uuid: str, bucket: dict[str, Any], version: 
 def create(zk: ZkSession, record: VmRecord, xml: str) -> None:
     """Create the record, its XML and its index entries atomically; refuse a duplicate name or UUID."""
     if zk.exists(paths.domain_name(record.name)) is not None:
-        raise InvalidRequest(f"a VM named '{record.name}' already exists")
+        raise AlreadyExists(f"a VM named '{record.name}' already exists")
     if zk.exists(paths.domain(record.uuid)) is not None:
-        raise InvalidRequest(f"a VM with UUID {record.uuid} already exists")
+        raise AlreadyExists(f"a VM with UUID {record.uuid} already exists")
     if record.node:
         zk.ensure(paths.placement(record.node))
     now = time.time()
@@ -130,7 +130,7 @@ def create(zk: ZkSession, record: VmRecord, xml: str) -> None:
     except Conflict as exc:
         if zk.exists(paths.domain(record.uuid)) is None and zk.exists(paths.domain_name(record.name)) is None:
             return create(zk, record, xml)  # only its summary bucket moved meanwhile: again
-        raise InvalidRequest(f"VM '{record.name}' ({record.uuid}) already exists (defined concurrently)") from exc
+        raise AlreadyExists(f"VM '{record.name}' ({record.uuid}) already exists (defined concurrently)") from exc
 
 
 def update(
@@ -167,7 +167,7 @@ def update(
                 transaction.create(paths.placement(new.node, uuid), b"")
         if new.name != record.name:
             if zk.exists(paths.domain_name(new.name)) is not None:
-                raise InvalidRequest(f"a VM named '{new.name}' already exists")
+                raise AlreadyExists(f"a VM named '{new.name}' already exists")
             transaction.delete(paths.domain_name(record.name))
             transaction.create(paths.domain_name(new.name), uuid.encode())
         try:

@@ -30,7 +30,11 @@ from kazoo.exceptions import (
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import ZnodeStat
 
-from pvc_core.errors import PvcError, ZooKeeperUnavailable
+# Conflict (a conditional write lost a race: version changed, node gone) and AlreadyExists (a create found
+# the node) are the error taxonomy's 409s; re-exported here, where the writes that raise them are
+from pvc_core.errors import AlreadyExists as AlreadyExists  # noqa: PLC0414 - an explicit re-export (mypy)
+from pvc_core.errors import Conflict as Conflict  # noqa: PLC0414 - an explicit re-export (mypy)
+from pvc_core.errors import ZooKeeperUnavailable
 
 RETRY_FOREVER = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 1.0}
 
@@ -40,10 +44,6 @@ class SessionEvent(enum.Enum):
     RESUMED = "resumed"  # reconnected within the same session: ephemerals and watches are intact
     LOST = "lost"  # the session expired: ephemerals are gone
     RENEWED = "renewed"  # connected again with a new session after LOST: re-create ephemerals, re-watch
-
-
-class Conflict(PvcError):
-    """A conditional write lost a race (node exists, version changed, node gone)."""
 
 
 def encode(value: Any) -> bytes:
@@ -190,7 +190,7 @@ class ZkSession:
                 self.client.create_async(path, value, ephemeral=ephemeral, makepath=makepath), f"create {path}"
             )
         except NodeExistsError as exc:
-            raise Conflict(f"{path} already exists") from exc
+            raise AlreadyExists(f"{path} already exists") from exc
         return created
 
     def ensure(self, path: str, value: bytes = b"") -> None:
