@@ -104,11 +104,19 @@ def test_the_vm_own_selector_applies_when_none_is_given() -> None:
 def test_a_vm_record_survives_a_round_trip_through_its_dict() -> None:
     from dataclasses import asdict
 
-    from pvc_core.vms.model import Operation
+    from pvc_core.vms.model import Operation, VmNetwork, VmVolume
 
     record = vm("web", "hv1", tags=("a", "b"), node_limit=("hv1",)).with_(
-        operation=Operation(kind="start", node="hv1", started=1.0, by="me"), last_migration={"seconds": 1.5}
+        operation=Operation(kind="start", node="hv1", started=1.0, by="me"),
+        last_migration={"seconds": 1.5},
+        volumes=(VmVolume("vms", "web-disk0", "virtio", "vda"),),
+        networks=(VmNetwork("100", "52:54:00:00:00:01"),),
     )
     data = record.to_dict()
-    assert data == asdict(record) | {"tags": ["a", "b"], "node_limit": ["hv1"]}
+    assert data == asdict(record) | {
+        "tags": ["a", "b"],
+        "node_limit": ["hv1"],
+        "volumes": [{"pool": "vms", "volume": "web-disk0", "bus": "virtio", "target": "vda"}],
+        "networks": [{"network": "100", "mac": "52:54:00:00:00:01", "model": "virtio"}],
+    }
     assert VmRecord.from_dict(data) == record

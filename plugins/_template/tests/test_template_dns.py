@@ -1,4 +1,4 @@
-"""The hostsfile dns driver: records round-trip through the zone file; bad zones and names are refused."""
+"""The hostsfile dns driver: the dns conformance suite, and what its file looks like to a resolver."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from pvc_core.errors import PvcError
-from pvc_core.roles.dns import DnsDriver
+from pvc_core.errors import InvalidRequest, PvcError
+from pvc_core.roles.dns import DnsDriver, DnsRecord, DnsZone
+from pvc_core.testing.dns_conformance import DnsConformance
 from pvc_plugin_template.config import TemplateConfig
 from pvc_plugin_template.dns import HostsFileDns
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pvc_core.host import Host
 
 pytestmark = pytest.mark.unit
@@ -40,6 +43,12 @@ def make_driver(directory: Path) -> HostsFileDns:
     return HostsFileDns(cast("Host", host), "hostsfile")
 
 
+class TestHostsFileDnsConformance(DnsConformance):
+    @pytest.fixture
+    def make_driver(self, tmp_path: Path) -> Callable[[], DnsDriver]:
+        return lambda: make_driver(tmp_path / "zones")
+
+
 def test_is_a_dns_driver(tmp_path: Path) -> None:
     driver = make_driver(tmp_path)
     assert isinstance(driver, DnsDriver)
@@ -47,71 +56,47 @@ def test_is_a_dns_driver(tmp_path: Path) -> None:
     assert driver.name == "hostsfile"
 
 
-def test_records_round_trip(tmp_path: Path) -> None:
-    driver = make_driver(tmp_path / "zones")  # the directory is created on first publish
-    records = {"www": "192.0.2.10", "db.example.org": "2001:db8::1"}
-    driver.publish("example.org", records)
-    assert driver.records("example.org") == records
-    lines = (tmp_path / "zones" / "hosts.example.org").read_text().splitlines()
-    assert lines[1:] == ["2001:db8::1 db.example.org", "192.0.2.10 www"]
+def test_address_records_are_hosts_lines_a_resolver_reads(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path / "zones")  # the directory is created on first write
+    driver.ensure_zone(DnsZone("example.org", nameservers=("ns1.example.org",)))
+    driver.apply(
+        "example.org",
+        {
+            ("www", "A"): [DnsRecord("www", "A", "192.0.2.10", 60)],
+            ("db", "AAAA"): [DnsRecord("db", "AAAA", "2001:db8::1")],
+        },
+    )
+    hosts_lines = [
+        line.split("#")[0].split()
+        for line in (tmp_path / "zones" / "hosts.example.org").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert hosts_lines == [["2001:db8::1", "db"], ["192.0.2.10", "www"]]
+    assert sorted(os.listdir(tmp_path / "zones")) == ["hosts.example.org"]  # no temporary file left behind
 
 
-def test_publish_replaces_the_zone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("zone", ["a/b", "../etc", "a b", ".hidden", "a#b", "trailing."])
+def test_rejects_bad_zones_and_writes_nothing(tmp_path: Path, zone: str) -> None:
     driver = make_driver(tmp_path)
-    driver.publish("example.org", {"old": "192.0.2.1", "kept": "192.0.2.2"})
-    driver.publish("example.org", {"kept": "192.0.2.3"})
-    assert driver.records("example.org") == {"kept": "192.0.2.3"}
-    assert sorted(os.listdir(tmp_path)) == ["hosts.example.org"]  # no temporary file left behind
-
-
-def test_publish_empty_zone(tmp_path: Path) -> None:
-    driver = make_driver(tmp_path)
-    driver.publish("empty.org", {})
-    assert driver.records("empty.org") == {}
-    assert (tmp_path / "hosts.empty.org").exists()
-
-
-def test_missing_zone_is_empty(tmp_path: Path) -> None:
-    assert make_driver(tmp_path).records("nowhere.org") == {}
-    assert make_driver(tmp_path / "absent").records("nowhere.org") == {}
-
-
-def test_reads_comments_and_aliases(tmp_path: Path) -> None:
-    (tmp_path / "hosts.hand.org").write_text("# written by hand\n\n192.0.2.5 a b  # two names\n192.0.2.6\tc\n")
-    assert make_driver(tmp_path).records("hand.org") == {"a": "192.0.2.5", "b": "192.0.2.5", "c": "192.0.2.6"}
-
-
-@pytest.mark.parametrize("zone", ["", "a/b", "../etc", "a b", "a\tb", "a\nb", ".hidden", "a#b"])
-def test_rejects_bad_zones(tmp_path: Path, zone: str) -> None:
-    driver = make_driver(tmp_path)
-    with pytest.raises(PvcError) as raised:
-        driver.publish(zone, {"www": "192.0.2.10"})
+    with pytest.raises(InvalidRequest) as raised:
+        driver.ensure_zone(DnsZone(zone))
     assert "\n" not in str(raised.value)
-    with pytest.raises(PvcError):
-        driver.records(zone)
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "a b", "a\tb", "a\nb", "#www", ".www"])
-def test_rejects_bad_names(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(("kind", "content"), [("A", "not-an-ip"), ("A", "2001:db8::1"), ("AAAA", "192.0.2.1")])
+def test_rejects_bad_addresses(tmp_path: Path, kind: str, content: str) -> None:
     driver = make_driver(tmp_path)
-    with pytest.raises(PvcError, match=r"invalid name|name is empty") as raised:
-        driver.publish("example.org", {"ok": "192.0.2.1", name: "192.0.2.10"})
-    assert "\n" not in str(raised.value)
-    assert os.listdir(tmp_path) == []  # nothing written: the zone keeps what it had
-
-
-@pytest.mark.parametrize("address", ["", "not-an-ip", "192.0.2.300", "192.0.2.1 evil"])
-def test_rejects_bad_addresses(tmp_path: Path, address: str) -> None:
-    with pytest.raises(PvcError, match="is not an IP address"):
-        make_driver(tmp_path).publish("example.org", {"www": address})
+    driver.ensure_zone(DnsZone("example.org"))
+    with pytest.raises(InvalidRequest, match="address"):
+        driver.apply("example.org", {("www", kind): [DnsRecord("www", kind, content)]})
 
 
 def test_write_failure_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(PvcError, match=r"cannot write zone example\.org") as raised:
-        make_driver(blocker).publish("example.org", {"www": "192.0.2.10"})
+        make_driver(blocker).ensure_zone(DnsZone("example.org"))
     assert "\n" not in str(raised.value)
 
 

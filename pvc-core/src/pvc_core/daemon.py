@@ -74,13 +74,18 @@ class Daemon:
             listener=self._on_session,
         )
         self.dispatcher = Dispatcher(core.node)
-        self.host = Host(self.config, self.zk, self.dispatcher, self.drivers)
+        self.host = Host(self.config, self.zk, self.dispatcher, self.drivers, self.hooks)
         self.zk.start()
         try:
             self._check_schema()
             self.drivers.start(self.host)
             self.membership = Membership(self.zk, core.node, core.is_coordinator, core.zookeeper.session_timeout)
-            self.membership.register(self.plugins.info(), self.drivers.describe(), self.hooks.node_resources(self.host))
+            self.membership.register(
+                self.plugins.info(),
+                self.drivers.describe(),
+                self.hooks.node_resources(self.host),
+                self.hooks.node_attachments(self.host),
+            )
             self.election = CoordinatorElection(
                 self.host, self.zk, self.hooks, self.membership, core.timers.handover_timeout
             )
@@ -107,7 +112,7 @@ class Daemon:
         stored = schema.check_compatible(self.zk, schema.CORE_SCHEMA)
         if stored is None:
             raise SchemaError(f"the cluster at {self.zk.hosts} is not initialised; run 'pvc cluster init' first")
-        plugin_schemas = self.hooks.zk_schemas()
+        plugin_schemas = [*self.hooks.zk_schemas(), *self.drivers.schemas()]
         for plugin_schema in plugin_schemas:
             schema.check_compatible(self.zk, plugin_schema)
         for step in schema.migrate(self.zk, schema.CORE_SCHEMA):  # the core's tree must be current: fatal if not
@@ -188,7 +193,9 @@ class Daemon:
             if not self.zk.connected:
                 continue
             try:
-                self.membership.publish_resources(self.hooks.node_resources(self.host))
+                self.membership.publish_resources(
+                    self.hooks.node_resources(self.host), self.hooks.node_attachments(self.host)
+                )
             except PvcError as exc:
                 self.log.warning("keepalive_failed", error=str(exc))
 

@@ -234,7 +234,7 @@ class CoordinatorElection:
 
     def _prepare_tree(self) -> None:
         """As the new primary: create plugins' subtrees and apply pending schema migrations."""
-        schema.prepare(self.zk, [schema.CORE_SCHEMA, *self.hooks.zk_schemas()], self.log)
+        schema.prepare(self.zk, [schema.CORE_SCHEMA, *self.hooks.zk_schemas(), *self.host.drivers.schemas()], self.log)
 
     def _serve_request(self, request: dict[str, Any], stat: Any) -> None:
         action, target = request.get("action"), request.get("node")

@@ -19,6 +19,11 @@ Rules that hold for every hook:
   logged with the plugin's name, the hook and the event, and the others still run.
 * A hook that returns data and raises during start-up stops ``pvcd`` with a one-line error naming the
   plugin.
+* Implementations run one at a time, each isolated from the others; pluggy's ``tryfirst``/``trylast``
+  order them. Hook wrappers (``wrapper=True``, ``hookwrapper=True``) are refused at load: a wrapper could
+  not be isolated from the implementations it wraps. No hook is ``firstresult`` or ``historic``.
+* The contract has a version, :data:`pvc_core.contract.CONTRACT_VERSION`; every plugin module declares
+  the range it supports as ``PVC_CONTRACT = ">=2.0,<3"`` and is refused at load otherwise.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from pvc_core.api_context import ApiContext
     from pvc_core.config import ConfigSection
     from pvc_core.dispatch import Watch, ZkEvent
     from pvc_core.host import Host
     from pvc_core.nodes import NodeRecord
+    from pvc_core.vms.devices import DomainDevice
+    from pvc_core.vms.model import VmRecord
     from pvc_core.zk.schema import Schema
 
 _hookspec = pluggy.HookspecMarker("pvc")
@@ -85,7 +93,9 @@ def pvc_daemon_start(host: Host) -> None:
 
     When: once per pvcd start, before coordinator election starts on this node.
     Where: dispatcher thread.
-    Returns: nothing. May raise: logged with the plugin's name; the daemon still starts.
+    Returns: nothing. May raise :class:`pvc_core.errors.StartRefused` to refuse the start (a required
+    resource is missing): pvcd then stops with one line naming the plugin and the reason. Any other
+    exception is logged with the plugin's name and the daemon still starts.
     """
 
 
@@ -171,6 +181,126 @@ def pvc_node_resources(host: Host) -> dict[str, Any]:
     """
 
 
+@_hookspec
+def pvc_node_attachments(host: Host) -> dict[str, list[str]]:
+    """Say what this node can attach to a VM right now: the placement hook.
+
+    When: at start and every ``timers.keepalive`` seconds, with ``pvc_node_resources``; the node rewrites
+    its record only when the merged result changed.
+    Where: pvcd main thread.
+    Returns: kind -> keys (see :mod:`pvc_core.vms.attachments`): ``{"volume": ["pool/*", "pool/vol"],
+    "network": ["100", "blue"]}``. The node publishes the union, each key with the plugin that offers it.
+    A VM is defined only when some node offers every volume and network it names, and placed (started,
+    migrated, moved, flushed, recovered after a fence) only on a node that offers them all; a node that
+    does not is shown with the reason ("network 100 not available there").
+    May raise: logged; that plugin's offer is left out this round (its VMs' nodes look unable to host them).
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# VMs on the node that runs them
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_vm_prepare(host: Host, vm: VmRecord, purpose: str) -> list[DomainDevice]:
+    """Make what the VM needs ready on this node, and return the domain devices that attach it.
+
+    When: on the node that will run ``vm``, just before the compute driver starts it (``purpose`` is
+    ``start``) and before an incoming live migration (``migrate-in``; the source waits for it). Called
+    again for every start, so it must be idempotent.
+    Where: a VM-manager worker thread (never the dispatcher): it may block for a while (create a bridge,
+    map a volume), bounded by ``vms.prepare_timeout``.
+    Returns: a list of :class:`pvc_core.vms.devices.DomainDevice` (an element for ``<devices>`` such as a
+    ``<disk>`` or an ``<interface>``, the attachment it serves as ``kind``/``key``, and an optional
+    secret the hypervisor must hold), or an empty list. Every volume and network the VM names must be
+    served by exactly one plugin, or the start fails naming the attachment.
+    May raise: a :class:`pvc_core.errors.PvcError` whose message says why; the start (or migration) fails
+    with that reason, naming the plugin, and the VM goes to ``fail`` (a migration falls back as its
+    method allows). What other plugins prepared is released.
+    """
+
+
+@_hookspec
+def pvc_vm_release(host: Host, vm: VmRecord, purpose: str) -> None:
+    """Release on this node what ``pvc_vm_prepare`` made ready for the VM.
+
+    When: on the node that ran ``vm``, after it stopped (``purpose`` ``stop``: shut down, stopped, failed
+    to start, crashed), after it migrated away (``migrate-out``), and on a migration's destination when
+    the migration did not happen (``abandoned``). May be called for a VM this plugin never prepared, and
+    more than once: it must be idempotent.
+    Where: a VM-manager worker thread.
+    Returns: nothing. May raise: logged with the plugin's name; the others still run.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# VMs in the cluster: on the primary coordinator
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_vm_defined(host: Host, vm: VmRecord) -> None:
+    """A VM was defined in the cluster.
+
+    When: on the primary coordinator, after the definition is stored. Events seen while this node was
+    not primary are not replayed: a plugin that keeps derived state (DNS, addresses) re-reads every VM
+    (``host.cluster.vms.list()``) in ``pvc_become_primary``. Changes may be coalesced.
+    Where: dispatcher thread, only on the primary.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+@_hookspec
+def pvc_vm_modified(host: Host, old: VmRecord, new: VmRecord) -> None:
+    """A VM's definition changed: its XML, volumes, networks, memory, vCPUs, tags or node limits.
+
+    When: on the primary coordinator, after the change is stored. Not called for runtime changes (state,
+    node, migrations) nor for a rename alone (see ``pvc_vm_renamed``).
+    Where: dispatcher thread, only on the primary.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+@_hookspec
+def pvc_vm_renamed(host: Host, vm: VmRecord, old_name: str) -> None:
+    """A VM was renamed from ``old_name`` to ``vm.name``.
+
+    When: on the primary coordinator, after the rename is stored.
+    Where: dispatcher thread, only on the primary.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+@_hookspec
+def pvc_vm_removed(host: Host, vm: VmRecord) -> None:
+    """A VM was removed from the cluster (``vm`` is its last record).
+
+    When: on the primary coordinator, after the removal is stored.
+    Where: dispatcher thread, only on the primary.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# High availability
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_node_fenced(host: Host, node: str, epoch: int) -> None:
+    """A node's power-off was confirmed by the fencing driver; none of its VMs has started elsewhere yet.
+
+    When: on the primary coordinator (``epoch`` is its epoch), once per confirmed fence, before the node's
+    VMs are recovered on other nodes. A storage plugin cuts the node's storage clients off here (Ceph
+    blocklist, RBD locks broken) so that a node wrongly thought dead can never write again.
+    Where: a fence-monitor worker thread; may block up to a few seconds.
+    Returns: nothing. May raise: the node's VMs are then **not** recovered: a fault naming the plugin is
+    raised and the operator decides (``pvc cluster fault clear`` after fixing it lets recovery proceed on
+    the next fence).
+    """
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Events and session
 # ---------------------------------------------------------------------------------------------------------
@@ -207,13 +337,18 @@ def pvc_session_changed(host: Host, state: str) -> None:
 
 
 @_hookspec
-def pvc_api_blueprints() -> list[Any]:
+def pvc_api_blueprints(api: ApiContext) -> list[Any]:
     """Contribute routes to the HTTP API, as Flask blueprints.
 
     When: once when pvcapid starts, after the plugins its config enables are loaded.
     Where: pvcapid (the API process), main thread; the routes then run in its request threads.
+    ``api`` is a :class:`pvc_core.api_context.ApiContext`: ``api.cluster`` (the cluster client pvcapid
+    uses, the same calls as ``pvc`` over ZooKeeper), ``api.config(name)`` (the plugin's own section of
+    pvcapid.yaml, validated against the models ``pvc_config_sections`` declares) and ``api.log``. Keep
+    it in the closure of your routes.
     Returns: a list of ``flask.Blueprint``; each is mounted at ``/api/v1/plugins/<blueprint name>`` and, like
-    every endpoint, answers 401 without a valid API key. Import Flask inside the hook (or a module only
+    every endpoint, answers 401 without a valid API key; its routes appear in the served OpenAPI
+    document (summary from the view's docstring). Import Flask inside the hook (or a module only
     pvcapid imports) so that pvcd never needs it.
     Raises: may not raise; an exception stops pvcapid naming the plugin.
     """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kazoo.client import TransactionRequest
@@ -11,16 +13,29 @@ from pvc_core.errors import InvalidRequest
 from pvc_core.zk import paths
 
 if TYPE_CHECKING:
+    from pvc_core.client.cluster import Cluster
     from pvc_core.config import LoadedConfig
     from pvc_core.dispatch import Dispatcher, WatchSet
     from pvc_core.election import CoordinatorElection
     from pvc_core.plugins.drivers import Drivers
-    from pvc_core.roles import Driver
+    from pvc_core.plugins.hooks import Hooks
+    from pvc_core.roles import Driver, NetworkDriver
+    from pvc_core.vms.devices import DomainSecret
+    from pvc_core.vms.model import VmRecord
     from pvc_core.zk.session import ZkSession
 
 
 class NotPrimary(InvalidRequest):
     """This node does not (or can no longer confirm it does) act as primary coordinator."""
+
+
+@dataclass(frozen=True)
+class PreparedDomain:
+    """A VM's domain as it must start on this node: its XML with every plugin's devices, and their secrets."""
+
+    xml: str
+    secrets: tuple[DomainSecret, ...]
+    contributed: bool  # whether any plugin added a device (else ``xml`` is the stored definition)
 
 
 class Host:
@@ -30,11 +45,13 @@ class Host:
         zk: ZkSession,
         dispatcher: Dispatcher,
         drivers: Drivers,
+        hooks: Hooks | None = None,
     ) -> None:
         self.config = config
         self.node = config.core.node
         self.zk = zk
         self.drivers = drivers
+        self._hooks = hooks
         self._dispatcher = dispatcher
         self._election: CoordinatorElection | None = None
         self._watches: WatchSet | None = None
@@ -93,7 +110,55 @@ class Host:
         return transaction
 
     def driver(self, role: str) -> Driver | None:
+        """This node's driver for ``role`` (``compute``, ``storage``, ``fencing``, ``dns``), or None.
+
+        Network drivers are one per network type: ask ``network_driver(type)`` or ``network_drivers``."""
+        if role == "network":
+            raise InvalidRequest("network drivers are one per network type: use host.network_driver(type)")
         return self.drivers.get(role)
+
+    @property
+    def network_drivers(self) -> dict[str, NetworkDriver]:
+        """This node's network drivers by network type (``evpn``, ``vlan``...)."""
+        return dict(self.drivers.networks)
+
+    def network_driver(self, network_type: str) -> NetworkDriver | None:
+        return self.drivers.networks.get(network_type)
+
+    @functools.cached_property
+    def cluster(self) -> Cluster:
+        """The Python bindings over this node's session: ``host.cluster.vms.list()``, ``.nodes()``...
+        (the same calls ``pvc`` makes). Bounded calls; use them from workers or for quick reads."""
+        from pvc_core.client.cluster import Cluster
+
+        return Cluster(self.zk)
+
+    # -- what attaches to VMs (the VM manager calls these on the node that runs a VM) -----------------------
+
+    def prepare_vm(self, vm: VmRecord, purpose: str) -> PreparedDomain:
+        """Call every plugin's ``pvc_vm_prepare`` for ``vm`` here and assemble its domain XML.
+
+        Raises a one-line PvcError naming the plugin or the attachment when a plugin fails or an
+        attachment is served by none (what the plugins prepared is released first)."""
+        from pvc_core.vms import store
+        from pvc_core.vms.devices import assemble
+
+        base = store.read_xml(self.zk, vm.uuid)
+        if self._hooks is None:
+            return PreparedDomain(xml=base, secrets=(), contributed=False)
+        contributions = self._hooks.vm_prepare(self, vm, purpose)
+        try:
+            xml, secrets = assemble(vm, base, contributions, self.node)
+        except InvalidRequest:
+            self._hooks.vm_release(self, vm, "abandoned")
+            raise
+        contributed = any(c.devices for c in contributions)
+        return PreparedDomain(xml=xml, secrets=tuple(secrets), contributed=contributed)
+
+    def release_vm(self, vm: VmRecord, purpose: str) -> None:
+        """Call every plugin's ``pvc_vm_release`` for ``vm`` here (failures are logged, not raised)."""
+        if self._hooks is not None:
+            self._hooks.vm_release(self, vm, purpose)
 
     def call_later(self, delay: float, event: str, job: Callable[[], None]) -> None:
         """Run ``job`` on the dispatcher thread after ``delay`` seconds."""

@@ -85,6 +85,7 @@ class Membership:
         self.log = get_logger(node=node, component="membership")
         self.daemon_state = DaemonState.INIT
         self._published_resources: dict[str, Any] | None = None
+        self._published_attachments: dict[str, dict[str, str]] = {}
 
     # -- registration ------------------------------------------------------------------------------------
 
@@ -120,7 +121,13 @@ class Membership:
                 )
             time.sleep(0.2)
 
-    def register(self, plugins: list[PluginInfo], drivers: dict[str, Any], resources: dict[str, Any]) -> None:
+    def register(
+        self,
+        plugins: list[PluginInfo],
+        drivers: dict[str, Any],
+        resources: dict[str, Any],
+        attachments: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         """Write the node's record (state ``init``) and create its liveness znode."""
         self.wait_for_stale_liveness()
         coordinator_state = CoordinatorState.SECONDARY if self.coordinator else CoordinatorState.CLIENT
@@ -129,6 +136,7 @@ class Membership:
             coordinator=self.coordinator,
             coordinator_state=coordinator_state.value,
             resources=resources,
+            attachments=attachments or {},
             pvc_version=__version__,
             plugins=tuple(plugins),
             drivers=drivers,
@@ -140,6 +148,7 @@ class Membership:
                 self.zk.create(paths.node(self.node), encode(NodeRecord(name=self.node, **fields).to_dict()))  # type: ignore[arg-type]
         update_record(self.zk, self.node, lambda record: replace(record, **fields))  # type: ignore[arg-type]
         self._published_resources = resources
+        self._published_attachments = attachments or {}
         self.daemon_state = DaemonState.INIT
         self.create_liveness()
         self.log.info("registered", coordinator=self.coordinator)
@@ -179,12 +188,17 @@ class Membership:
     def set_coordinator_state(self, state: CoordinatorState) -> None:
         update_record(self.zk, self.node, lambda record: replace(record, coordinator_state=state.value))
 
-    def publish_resources(self, resources: dict[str, Any]) -> bool:
-        """Rewrite the record only when the resources changed; return whether it wrote."""
-        if resources == self._published_resources:
+    def publish_resources(
+        self, resources: dict[str, Any], attachments: dict[str, dict[str, str]] | None = None
+    ) -> bool:
+        """Rewrite the record only when the resources (or what the node offers to attach) changed; return
+        whether it wrote."""
+        offers = self._published_attachments if attachments is None else attachments
+        if resources == self._published_resources and offers == self._published_attachments:
             return False
-        update_record(self.zk, self.node, lambda record: replace(record, resources=resources))
+        update_record(self.zk, self.node, lambda record: replace(record, resources=resources, attachments=offers))
         self._published_resources = resources
+        self._published_attachments = offers
         return True
 
     def renew(self) -> None:

@@ -59,6 +59,8 @@ class NodeRecord:
     domain_state: str = DomainState.READY.value
     domain_state_reason: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
+    # what the node can attach to VMs now: kind -> key -> plugin (pvc_core.vms.attachments)
+    attachments: dict[str, dict[str, str]] = field(default_factory=dict)
     pvc_version: str = ""
     plugins: tuple[PluginInfo, ...] = ()
     drivers: dict[str, Any] = field(default_factory=dict)

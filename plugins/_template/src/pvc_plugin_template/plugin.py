@@ -24,6 +24,10 @@ from pvc_plugin_template.config import SECTION, TemplateConfig
 if TYPE_CHECKING:
     from pvc_core.host import Host
 
+# The range of PVC plugin contracts this plugin was written for (pvc_core.contract); pvcd refuses to load
+# it into a pvc-core whose CONTRACT_VERSION is outside it.
+PVC_CONTRACT = ">=2.0,<3"
+
 # The plugin's name (its entry-point name): used in log lines.
 PLUGIN = "template"
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +18,7 @@ from pvc_core.roles.compute import ComputeDriver, ComputeError, ConsoleChunk, Mi
 
 if TYPE_CHECKING:
     from pvc_core.host import Host
+    from pvc_core.vms.devices import DomainSecret
 
 SECTION = "compute_libvirt"
 SHUTDOWN_REPEAT = 5.0  # seconds between ACPI power-button presses while waiting for a guest to power off
@@ -57,6 +60,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 class LibvirtCompute(ComputeDriver):
+    contract: ClassVar[str | None] = ">=2.0,<3"
     config_section: ClassVar[ConfigSection | None] = ConfigSection(SECTION, LibvirtSettings)
 
     def __init__(self, host: Host, name: str) -> None:
@@ -191,17 +195,32 @@ class LibvirtCompute(ComputeDriver):
     def live_migration(self) -> bool:
         return not self.settings.uri.startswith("test:")
 
-    def migrate(self, uuid: str, target_uri: str, max_downtime_ms: int, timeout: float) -> MigrationResult:
+    def define_secrets(self, secrets: Sequence[DomainSecret]) -> None:
+        libvirt = self._libvirt
+        for secret in secrets:
+            definition = (
+                f"<secret ephemeral='no' private='yes'><uuid>{escape(secret.uuid)}</uuid>"
+                f"<usage type='{escape(secret.usage)}'><name>{escape(secret.name)}</name></usage></secret>"
+            )
+            try:
+                self.connection().secretDefineXML(definition, 0).setValue(secret.value, 0)
+            except libvirt.libvirtError as exc:
+                raise ComputeError(f"cannot define secret {secret.name}: {_one_line(exc)}") from exc
+
+    def migrate(
+        self, uuid: str, target_uri: str, max_downtime_ms: int, timeout: float, xml: str | None = None
+    ) -> MigrationResult:
         libvirt = self._libvirt
         domain = self._domain(uuid)
         if domain is None:
             raise ComputeError(f"domain {uuid} is not on this node")
         flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+        params = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: self._with_console_log(uuid, xml)} if xml else {}
         outcome: list[BaseException | None] = []
 
         def run() -> None:
             try:
-                domain.migrateToURI3(target_uri, {}, flags)
+                domain.migrateToURI3(target_uri, params, flags)
                 outcome.append(None)
             except libvirt.libvirtError as exc:
                 outcome.append(exc)

@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pvc_core.config import ConfigSection
 from pvc_core.errors import PvcError
 from pvc_core.roles.fencing import FencingDriver, PowerState
+from pvc_core.zk.schema import Schema
 from pvc_core.zk.session import encode
 
 if TYPE_CHECKING:
     from pvc_core.host import Host
 
 SECTION = "fencing_ipmi"
-BMC_ROOT = "/plugins/fencing-ipmi/bmc"
+OWNER = "fencing-ipmi"
+BMC_ROOT = f"/plugins/{OWNER}/bmc"
 POWER = re.compile(r"power is (on|off)", re.IGNORECASE)
 
 
@@ -92,7 +94,10 @@ def parse_power(output: str) -> PowerState:
 
 
 class IpmiFencing(FencingDriver):
+    contract: ClassVar[str | None] = ">=2.0,<3"
     config_section: ClassVar[ConfigSection | None] = ConfigSection(SECTION, BmcSettings)
+    # the BMC records this driver publishes for the primary live in a subtree it owns
+    zk_schema: ClassVar[Schema | None] = Schema(owner=OWNER, version=1, paths=(BMC_ROOT,))
 
     def __init__(self, host: Host, name: str) -> None:
         super().__init__(host, name)

@@ -50,6 +50,8 @@ from pvc_core.vms.placement import NoPlacement, choose_node
 from pvc_core.zk import paths
 from pvc_core.zk.session import decode, encode
 
+PVC_CONTRACT = ">=2.0,<3"
+
 PLUGIN = "builtin.fence-monitor"
 TICK = 0.5
 BMC_CHECK = 60.0  # seconds between checks of a node's own BMC

@@ -11,6 +11,8 @@ from typing import Any
 from pvc_core import hookimpl
 from pvc_core.host import Host
 
+PVC_CONTRACT = ">=2.0,<3"
+
 
 def read_meminfo(path: str = "/proc/meminfo") -> dict[str, int]:
     """``/proc/meminfo`` in KiB, by field name."""

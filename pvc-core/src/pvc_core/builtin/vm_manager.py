@@ -35,6 +35,8 @@ from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, 
 from pvc_core.zk import paths
 from pvc_core.zk.session import encode
 
+PVC_CONTRACT = ">=2.0,<3"
+
 PLUGIN = "builtin.vm-manager"
 RUNNING = ("running", "paused", "blocked", "pmsuspended")
 
@@ -48,6 +50,9 @@ class VmSettings(BaseModel):
     migration_timeout: float = Field(300.0, gt=0, description="Seconds one live migration may take.")
     flush_parallel: int = Field(2, ge=1, le=32, description="VMs a flush moves at once.")
     resync_interval: float = Field(10.0, gt=0, description="Seconds between full checks of this node's VMs.")
+    prepare_timeout: float = Field(
+        60.0, gt=0, description="Seconds a migration's destination has to prepare the VM (pvc_vm_prepare)."
+    )
 
 
 class VmManager:
@@ -64,6 +69,7 @@ class VmManager:
         self._dirty: set[str] = set()
         self._watched: dict[str, WatchHandle] = {}
         self._consoles: set[str] = set()
+        self._prepared_in: set[str] = set()  # VMs prepared here for an incoming migration not yet running here
         self._flush_thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -217,8 +223,12 @@ class VmManager:
                 self._hand_over(record, log, "it was not running on the source")
             elif running and record.state not in MIGRATING:
                 log.warning("vm_running_here_but_owned_elsewhere", owner=record.node)
+            elif not running and self._forget_prepared(uuid):
+                self.host.release_vm(record, "abandoned")  # prepared for a migration that went elsewhere
             return
         state = VmState(record.state)
+        if running:
+            self._forget_prepared(uuid)  # migrated in: what was prepared is in use now
         if state == VmState.START:
             if running:
                 if record.observed != "running" or record.operation is not None:
@@ -228,6 +238,7 @@ class VmManager:
                 return
             if record.operation is None and record.observed == "running":
                 log.warning("vm_stopped_outside_pvc")
+                self.host.release_vm(record, "stop")
                 self._settle(record, VmState.STOP, local, "stopped outside PVC (shut down from inside, or crashed)")
                 return
             if record.operation is None and record.observed not in ("", "shutoff", "absent"):
@@ -249,6 +260,8 @@ class VmManager:
                 log.warning("vm_shutdown_timeout")
                 self._settle(record, VmState.START, "running", reason)
                 return
+            if running:
+                self.host.release_vm(record, "stop")
             self._settle(record, final, self.driver.state(uuid))
         elif state == VmState.STOP:
             if running:
@@ -257,23 +270,77 @@ class VmManager:
                 except ComputeError as exc:
                     self._settle(record, VmState.START, "running", f"stop failed: {exc}")
                     return
+                self.host.release_vm(record, "stop")
             if record.observed not in ("shutoff", "absent") or record.operation is not None:
                 keep = record.failure_reason if record.operation is None else ""
                 self._settle(record, VmState.STOP, "shutoff" if local != "absent" else "absent", keep)
         elif state in MIGRATING and running and record.operation is not None:
             # migrated in: the source settles the record; nothing to do here
             return
+        elif state in MIGRATING and record.operation is not None and record.operation.node != self.node:
+            self.prepare_incoming(record, log)
 
     def start_here(self, record: VmRecord, log: Any) -> None:
         try:
-            xml = store.read_xml(self.zk, record.uuid)
-            self.driver.start(record.uuid, xml)
-        except ComputeError as exc:
+            prepared = self.host.prepare_vm(record, "start")
+            self.driver.define_secrets(prepared.secrets)
+            self.driver.start(record.uuid, prepared.xml)
+        except PvcError as exc:
             log.warning("vm_start_failed", error=str(exc))
+            self.host.release_vm(record, "stop")
             self._settle(record, VmState.FAIL, self.driver.state(record.uuid), str(exc))
             return
         log.info("vm_started")
         self._settle(record, VmState.START, "running")
+
+    # -- migrations: the destination prepares, the source waits for it --------------------------------------
+
+    def _forget_prepared(self, uuid: str) -> bool:
+        with self._lock:
+            if uuid in self._prepared_in:
+                self._prepared_in.discard(uuid)
+                return True
+            return False
+
+    def prepare_incoming(self, record: VmRecord, log: Any) -> None:
+        """A VM is about to migrate here: prepare what it needs and tell the source (once per operation)."""
+        assert record.operation is not None
+        path = paths.domain_prepared(record.uuid)
+        answered = self.zk.get_json(path) or {}
+        if answered.get("node") == self.node and answered.get("started") == record.operation.started:
+            return
+        answer: dict[str, Any] = {"node": self.node, "started": record.operation.started}
+        try:
+            prepared = self.host.prepare_vm(record, "migrate-in")
+            self.driver.define_secrets(prepared.secrets)
+            answer["xml"] = prepared.xml if prepared.contributed else None
+            with self._lock:
+                self._prepared_in.add(record.uuid)
+        except PvcError as exc:
+            log.warning("vm_prepare_failed", error=str(exc))
+            answer["error"] = str(exc)
+        try:
+            self.zk.ensure(path)
+            self.zk.set(path, encode(answer))
+        except PvcError as exc:  # the VM was removed meanwhile
+            log.warning("vm_prepare_answer_failed", error=str(exc))
+
+    def _wait_prepared(self, record: VmRecord) -> tuple[str | None, str]:
+        """The destination's prepared XML (None: use the running definition), or an error saying why not."""
+        assert record.operation is not None
+        deadline = time.monotonic() + self.settings.prepare_timeout
+        path = paths.domain_prepared(record.uuid)
+        while not self._stopping.is_set():
+            answer = self.zk.get_json(path) or {}
+            if answer.get("node") == record.node and answer.get("started") == record.operation.started:
+                if answer.get("error"):
+                    return None, f"{record.node} could not prepare it: {answer['error']}"
+                xml = answer.get("xml")
+                return (xml if isinstance(xml, str) else None), ""
+            if time.monotonic() > deadline:
+                return None, f"{record.node} did not prepare it within {self.settings.prepare_timeout:g}s"
+            time.sleep(0.05)
+        return None, "this node is stopping"
 
     def migrate_out(self, record: VmRecord, log: Any) -> None:
         """This node runs the VM and PVC wants it on ``record.node``: move it there."""
@@ -287,19 +354,27 @@ class VmManager:
             elif not target_uri:
                 reasons.append(f"{target} publishes no migration URI (compute_libvirt.migration_uri)")
             else:
-                try:
-                    result = self.driver.migrate(
-                        uuid, target_uri, record.max_downtime_ms, self.settings.migration_timeout
-                    )
-                except ComputeError as exc:
-                    reasons.append(f"live migration to {target} failed: {exc}")
+                xml, not_prepared = self._wait_prepared(record)
+                if not_prepared:
+                    reasons.append(f"live migration to {target} is not possible: {not_prepared}")
                 else:
-                    log.info(
-                        "vm_migrated", target=target, seconds=round(result.seconds, 3), downtime_ms=result.downtime_ms
-                    )
-                    last = {"seconds": round(result.seconds, 3), "downtime_ms": result.downtime_ms, "live": True}
-                    self._settle(record, VmState.START, "running", last_migration=last)
-                    return
+                    try:
+                        result = self.driver.migrate(
+                            uuid, target_uri, record.max_downtime_ms, self.settings.migration_timeout, xml=xml
+                        )
+                    except ComputeError as exc:
+                        reasons.append(f"live migration to {target} failed: {exc}")
+                    else:
+                        log.info(
+                            "vm_migrated",
+                            target=target,
+                            seconds=round(result.seconds, 3),
+                            downtime_ms=result.downtime_ms,
+                        )
+                        self.host.release_vm(record, "migrate-out")
+                        last = {"seconds": round(result.seconds, 3), "downtime_ms": result.downtime_ms, "live": True}
+                        self._settle(record, VmState.START, "running", last_migration=last)
+                        return
             if method == MigrationMethod.LIVE:
                 self._back_here(record, "; ".join(reasons) + " (migration method 'live': no fallback)", log)
                 return
@@ -307,6 +382,7 @@ class VmManager:
         if not self.driver.shutdown(uuid, self.settings.shutdown_timeout):
             self._back_here(record, f"the guest did not shut down within {self.settings.shutdown_timeout:g}s", log)
             return
+        self.host.release_vm(record, "migrate-out")
         self._hand_over(record, log, "; ".join(reasons) or "migration method 'shutdown'")
 
     def _hand_over(self, record: VmRecord, log: Any, why: str) -> None:

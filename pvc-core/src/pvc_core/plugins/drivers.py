@@ -10,6 +10,7 @@ import contextlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from pvc_core import contract
 from pvc_core.errors import PluginError
 from pvc_core.roles import ROLES, Driver, NetworkDriver
 from pvc_core.roles.compute import ComputeDriver
@@ -20,6 +21,7 @@ from pvc_core.roles.storage import StorageDriver
 if TYPE_CHECKING:
     from pvc_core.config import ConfigSection, DriversConfig
     from pvc_core.host import Host
+    from pvc_core.zk.schema import Schema
 
 ROLE_CLASSES: dict[str, type[Driver]] = {
     "compute": ComputeDriver,
@@ -60,6 +62,7 @@ def load_driver_class(role: str, name: str) -> type[Driver]:
     base = ROLE_CLASSES[role]
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"{role} driver '{name}' is not a {base.__name__} subclass")
+    contract.check(f"{role} driver '{name}' ({cls.__module__}.{cls.__qualname__})", cls.contract)
     return cls
 
 
@@ -82,6 +85,22 @@ class Drivers:
             if name:
                 self.classes[(role, name)] = load_driver_class(role, name)
         return [cls.config_section for cls in self.classes.values() if cls.config_section is not None]
+
+    def schemas(self) -> list[Schema]:
+        """The ZooKeeper subtrees the configured drivers declare (``zk_schema``), checked like plugins'."""
+        from pvc_core.zk.paths import plugin_root
+
+        found = []
+        for (role, name), cls in self.classes.items():
+            schema = cls.zk_schema
+            if schema is None:
+                continue
+            root = plugin_root(schema.owner)
+            outside = [p for p in schema.paths if p != root and not p.startswith(root + "/")]
+            if outside:
+                raise PluginError(f"{role} driver '{name}': schema path {outside[0]} is outside its subtree {root}")
+            found.append(schema)
+        return found
 
     def start(self, host: Host) -> None:
         for (role, name), cls in self.classes.items():

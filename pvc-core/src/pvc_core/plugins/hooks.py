@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from pvc_core.config import ConfigSection
-from pvc_core.errors import PluginError
+from pvc_core.errors import PluginError, PvcError, StartRefused
 from pvc_core.log import get_logger
+from pvc_core.vms.attachments import KINDS
+from pvc_core.vms.devices import Contribution, DomainDevice
 from pvc_core.zk import paths
 
 if TYPE_CHECKING:
     from pvc_core.dispatch import Watch, ZkEvent
     from pvc_core.host import Host
     from pvc_core.nodes import NodeRecord
+    from pvc_core.vms.model import VmRecord
     from pvc_core.zk.schema import Schema
 
 
@@ -95,10 +98,77 @@ class Hooks:
                 merged.update(result)
         return merged
 
+    def node_attachments(self, host: Host) -> dict[str, dict[str, str]]:
+        """What this node offers to attach, kind -> key -> plugin; a plugin that raises is left out."""
+        merged: dict[str, dict[str, str]] = {}
+        for impl in self.pm.hook.pvc_node_attachments.get_hookimpls():
+            try:
+                result = self._call(impl, {"host": host})
+                offers = {str(kind): [str(key) for key in keys] for kind, keys in (result or {}).items()}
+            except Exception:  # noqa: BLE001 - a plugin's failure is isolated and logged
+                get_logger(plugin=impl.plugin_name, hook="pvc_node_attachments").exception("hook_failed")
+                continue
+            for kind, keys in offers.items():
+                if kind not in KINDS:
+                    get_logger(plugin=impl.plugin_name, hook="pvc_node_attachments").warning(
+                        "unknown_attachment_kind", kind=kind
+                    )
+                    continue
+                for key in keys:
+                    merged.setdefault(kind, {})[key] = impl.plugin_name
+        return merged
+
+    # -- VMs on this node (VM-manager workers) -------------------------------------------------------------
+
+    def vm_prepare(self, host: Host, vm: VmRecord, purpose: str) -> list[Contribution]:
+        """Every plugin's devices for ``vm``; the first failure is raised as a PvcError naming the plugin,
+        after what the others prepared was released."""
+        contributions: list[Contribution] = []
+        for impl in self._impls("pvc_vm_prepare"):
+            try:
+                devices = self._call(impl, {"host": host, "vm": vm, "purpose": purpose}) or []
+                if not isinstance(devices, list | tuple) or not all(isinstance(d, DomainDevice) for d in devices):
+                    raise PluginError("pvc_vm_prepare must return a list of DomainDevice")
+            except Exception as exc:
+                self.vm_release(host, vm, "abandoned")
+                reason = str(exc) if isinstance(exc, PvcError) else f"{type(exc).__name__}: {exc}"
+                raise PluginError(f"plugin '{impl.plugin_name}' could not prepare VM {vm.name}: {reason}") from exc
+            contributions.append(Contribution(impl.plugin_name, tuple(devices)))
+        return contributions
+
+    def vm_release(self, host: Host, vm: VmRecord, purpose: str) -> list[str]:
+        return self.notify("pvc_vm_release", f"release VM {vm.name} ({purpose})", host=host, vm=vm, purpose=purpose)
+
+    # -- VMs in the cluster (primary) ----------------------------------------------------------------------
+
+    def vm_defined(self, host: Host, vm: VmRecord) -> None:
+        self.notify("pvc_vm_defined", f"VM {vm.name} defined", host=host, vm=vm)
+
+    def vm_modified(self, host: Host, old: VmRecord, new: VmRecord) -> None:
+        self.notify("pvc_vm_modified", f"VM {new.name} modified", host=host, old=old, new=new)
+
+    def vm_renamed(self, host: Host, vm: VmRecord, old_name: str) -> None:
+        self.notify("pvc_vm_renamed", f"VM {old_name} renamed {vm.name}", host=host, vm=vm, old_name=old_name)
+
+    def vm_removed(self, host: Host, vm: VmRecord) -> None:
+        self.notify("pvc_vm_removed", f"VM {vm.name} removed", host=host, vm=vm)
+
+    def node_fenced(self, host: Host, node: str, epoch: int) -> list[str]:
+        return self.notify("pvc_node_fenced", f"node {node} fenced", host=host, node=node, epoch=epoch)
+
     # -- notifications -----------------------------------------------------------------------------------
 
     def daemon_start(self, host: Host) -> None:
-        self.notify("pvc_daemon_start", "daemon start", host=host)
+        """Each implementation on its own; :class:`StartRefused` from one stops the start (PluginError)."""
+        for impl in self._impls("pvc_daemon_start"):
+            try:
+                self._call(impl, {"host": host})
+            except StartRefused as exc:
+                raise PluginError(f"plugin '{impl.plugin_name}' refused to start: {exc}") from exc
+            except Exception:  # noqa: BLE001 - a plugin's failure is isolated and logged
+                get_logger(plugin=impl.plugin_name, hook="pvc_daemon_start", on_event="daemon start").exception(
+                    "hook_failed"
+                )
 
     def daemon_stop(self, host: Host) -> None:
         self.notify("pvc_daemon_stop", "daemon stop", host=host)

@@ -7,6 +7,9 @@
   broken one does no harm.
 * An enabled plugin that is not installed or fails to import stops the daemon with one line naming it.
 * ``check_pending()`` refuses hook implementations that match no hook of the contract (a typo).
+* Every plugin loaded from an entry point, and every builtin, declares the contract range it supports
+  (``PVC_CONTRACT``, see :mod:`pvc_core.contract`); one built for another contract is refused. Hook
+  wrappers are refused for every registration: the kernel calls implementations one by one, isolated.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-from pvc_core import __version__, hookspecs
+from pvc_core import __version__, contract, hookspecs
 from pvc_core.errors import PluginError
 from pvc_core.nodes import PluginInfo
 
@@ -70,6 +73,16 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _refuse_wrappers(plugin: Any, name: str) -> None:
+    for attribute in dir(plugin):
+        options = getattr(getattr(plugin, attribute, None), "pvc_impl", None)
+        if isinstance(options, dict) and (options.get("wrapper") or options.get("hookwrapper")):
+            raise PluginError(
+                f"plugin '{name}': {attribute} is a hook wrapper; PVC calls each implementation on its own "
+                "(isolated from the others), so wrappers are not supported"
+            )
+
+
 class PluginSet:
     """The plugins loaded in this process, with their versions."""
 
@@ -79,6 +92,7 @@ class PluginSet:
 
     def register(self, plugin: Any, name: str, version: str) -> None:
         """Register an object or module as a plugin (tests use this for throwaway plugins)."""
+        _refuse_wrappers(plugin, name)
         try:
             self.pm.register(plugin, name=name)
         except ValueError as exc:
@@ -100,7 +114,9 @@ class PluginSet:
             self.pm.set_blocked(name)
         for name, module in BUILTINS.items():
             if not self.pm.is_blocked(name):
-                self.register(importlib.import_module(module), name, __version__)
+                builtin = importlib.import_module(module)
+                contract.check(f"plugin '{name}'", getattr(builtin, "PVC_CONTRACT", None))
+                self.register(builtin, name, __version__)
         for name in enable:
             if name.startswith(BUILTIN_PREFIX):
                 raise PluginError(f"plugin '{name}': builtins are always loaded; list only installed plugins")
@@ -113,12 +129,26 @@ class PluginSet:
             except Exception as exc:
                 raise PluginError(f"plugin '{name}' failed to load: {type(exc).__name__}: {exc}") from exc
             version = ep.dist.version if ep.dist is not None else "?"
+            contract.check(f"plugin '{name}' ({ep.value})", getattr(plugin, "PVC_CONTRACT", None))
             self.register(plugin, name, version)
+        self.check_pending()
+
+    def check_pending(self) -> None:
+        """Refuse a hook implementation that matches no hook of the contract (a misspelled hook name)."""
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             name = self.pm.get_name(exc.plugin) or "?"
-            raise PluginError(f"plugin '{name}': {exc}") from exc
+            unknown = [
+                n
+                for n in dir(exc.plugin)
+                if n.startswith("pvc_") and getattr(getattr(self.pm.hook, n, None), "spec", 0) is None
+            ]
+            hook = unknown[0] if unknown else "?"
+            raise PluginError(
+                f"plugin '{name}' implements '{hook}', which is not a hook of the PVC contract "
+                f"{contract.CONTRACT_VERSION} (misspelled, or written for another version?)"
+            ) from exc
 
     def info(self) -> list[PluginInfo]:
         """What is loaded: name, version and the hooks each plugin implements."""

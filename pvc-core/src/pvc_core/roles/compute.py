@@ -14,11 +14,15 @@ of its own per console request, alongside the workers; and the fence monitor's s
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pvc_core.errors import PvcError
 from pvc_core.roles.base import Driver
+
+if TYPE_CHECKING:
+    from pvc_core.vms.devices import DomainSecret
 
 
 class ComputeError(PvcError):
@@ -71,8 +75,19 @@ class ComputeDriver(Driver):
         """Whether this hypervisor can migrate a running domain to another node's."""
 
     @abstractmethod
-    def migrate(self, uuid: str, target_uri: str, max_downtime_ms: int, timeout: float) -> MigrationResult:
-        """Live-migrate the running domain to the hypervisor at ``target_uri`` (peer to peer)."""
+    def migrate(
+        self, uuid: str, target_uri: str, max_downtime_ms: int, timeout: float, xml: str | None = None
+    ) -> MigrationResult:
+        """Live-migrate the running domain to the hypervisor at ``target_uri`` (peer to peer).
+
+        ``xml``, when given, is the domain as the destination prepared it (its devices from
+        ``pvc_vm_prepare`` on that node): the destination runs that definition. None: the running one."""
+
+    def define_secrets(self, secrets: Sequence[DomainSecret]) -> None:
+        """Make the hypervisor hold ``secrets`` (by UUID; defining one again replaces its value) before a
+        domain that refers to them starts or migrates in. A hypervisor without secrets refuses any."""
+        if secrets:
+            raise ComputeError(f"the {self.name} compute driver cannot hold secrets (asked for {secrets[0].name})")
 
     @abstractmethod
     def console(self, uuid: str, lines: int, offset: int | None = None) -> ConsoleChunk:

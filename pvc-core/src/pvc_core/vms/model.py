@@ -8,6 +8,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
+# a pool or a volume name: what Ceph and most storage accept, and safe in a path and in XML
+VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+DISK_TARGET = re.compile(r"^(vd|sd|hd)[a-z]{1,2}$")
+MAC_ADDRESS = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+NETWORK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
+DISK_BUSES = ("virtio", "scsi", "sata", "ide")
+NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139")
 
 
 class VmState(enum.StrEnum):
@@ -62,6 +69,49 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class VmVolume:
+    """A volume the VM uses as a disk, named ``pool/volume``; a storage plugin turns it into a ``<disk>``."""
+
+    pool: str
+    volume: str
+    bus: str = "virtio"
+    target: str = ""  # the guest's device name (vda, sdb...); empty: the next free one for its bus
+
+    @property
+    def ref(self) -> str:
+        return f"{self.pool}/{self.volume}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pool": self.pool, "volume": self.volume, "bus": self.bus, "target": self.target}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VmVolume:
+        return cls(
+            pool=str(data["pool"]),
+            volume=str(data["volume"]),
+            bus=str(data.get("bus", "virtio")),
+            target=str(data.get("target", "")),
+        )
+
+
+@dataclass(frozen=True)
+class VmNetwork:
+    """A network the VM has an interface on, by VNI or by name; a network plugin turns it into an
+    ``<interface>``."""
+
+    network: str
+    mac: str = ""  # given at define time when empty
+    model: str = "virtio"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"network": self.network, "mac": self.mac, "model": self.model}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VmNetwork:
+        return cls(network=str(data["network"]), mac=str(data.get("mac", "")), model=str(data.get("model", "virtio")))
+
+
+@dataclass(frozen=True)
 class VmRecord:
     uuid: str
     name: str
@@ -74,6 +124,9 @@ class VmRecord:
     migration_method: str = MigrationMethod.NONE.value
     max_downtime_ms: int = 300
     tags: tuple[str, ...] = ()
+    volumes: tuple[VmVolume, ...] = ()
+    networks: tuple[VmNetwork, ...] = ()
+    revision: int = 0  # grows whenever the definition (XML, volumes, networks) changes
     memory_mib: int = 0
     vcpus: int = 1
     failure_reason: str = ""
@@ -90,6 +143,8 @@ class VmRecord:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["node_limit"] = list(self.node_limit)
         data["tags"] = list(self.tags)
+        data["volumes"] = [v.to_dict() for v in self.volumes]
+        data["networks"] = [n.to_dict() for n in self.networks]
         data["operation"] = asdict(self.operation) if self.operation is not None else None
         data["last_migration"] = dict(self.last_migration)
         return data
@@ -99,6 +154,8 @@ class VmRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["node_limit"] = tuple(data.get("node_limit", ()))
         known["tags"] = tuple(data.get("tags", ()))
+        known["volumes"] = tuple(VmVolume.from_dict(v) for v in data.get("volumes", ()))
+        known["networks"] = tuple(VmNetwork.from_dict(n) for n in data.get("networks", ()))
         known["operation"] = Operation.from_dict(data.get("operation"))
         return cls(**known)
 

@@ -77,6 +77,11 @@ def domain_xml(uuid: str) -> str:
     return f"{DOMAINS}/{uuid}/xml"
 
 
+def domain_prepared(uuid: str) -> str:
+    """A migration's destination answers here once it prepared the VM: JSON node, operation start, XML or error."""
+    return f"{DOMAINS}/{uuid}/prepared"
+
+
 def domain_name(name: str) -> str:
     """Name -> UUID index entry."""
     return f"{DOMAIN_NAMES}/{name}"

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from pvc_core.host import Host
     from pvc_core.zk.session import ZkSession
 
+PVC_CONTRACT = ">=2.0,<3"
+
 SECTION = "testplugin"
 ROOT = "/plugins/testplugin"
 PRIMARY = f"{ROOT}/primary"
