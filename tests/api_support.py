@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -52,7 +53,11 @@ class Api:
 
 
 def start_api(
-    tmp_path: Path, zk_hosts: str, tls: dict[str, str] | None = None, plugins: list[str] | None = None
+    tmp_path: Path,
+    zk_hosts: str,
+    tls: dict[str, str] | None = None,
+    plugins: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     config = {
@@ -70,7 +75,11 @@ def start_api(
     path.write_text(json.dumps(config))
     log = open(tmp_path / "pvcapid.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
-        [PVCAPID, "--config", str(path)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        [PVCAPID, "--config", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=os.environ | (env or {}),
     )
     log.close()
     deadline = time.monotonic() + 30

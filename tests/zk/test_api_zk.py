@@ -142,6 +142,24 @@ def test_tls_with_a_self_signed_certificate(tmp_path: Path, zk_hosts: str) -> No
         stop_api(process)
 
 
+def test_two_pvcapids_of_one_user_share_no_gunicorn_control_socket(tmp_path: Path, zk_hosts: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    # where gunicorn's per-user control socket would be: ~/.gunicorn/gunicorn.ctl without XDG_RUNTIME_DIR
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}
+    started = []
+    try:
+        for name in ("first", "second"):
+            (tmp_path / name).mkdir()
+            started.append(start_api(tmp_path / name, zk_hosts, env=env))
+        for _, port in started:
+            assert Api(f"http://127.0.0.1:{port}/api/v1").call("GET", "", key=None)[0] == 200
+        assert not (home / ".gunicorn").exists()
+    finally:
+        for process, _ in started:
+            stop_api(process)
+
+
 def test_a_plugin_contributes_api_routes_behind_the_key(tmp_path: Path, zk_hosts: str) -> None:
     process, port = start_api(tmp_path, zk_hosts, plugins=["template"])
     try:

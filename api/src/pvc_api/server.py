@@ -58,6 +58,11 @@ class Server(BaseApplication):  # type: ignore[misc]
         self.cfg.set("timeout", 3600)  # long operations with wait=true
         self.cfg.set("graceful_timeout", 10)  # on SIGTERM, requests still waiting get 10 s, then go
         self.cfg.set("accesslog", None)
+        # gunicorn >= 25.1 opens a control socket at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl or
+        # ~/.gunicorn/gunicorn.ctl), so a second pvcapid of the same user would take over the first's;
+        # pvcapid is run by systemd or the lab, never driven through gunicornc
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
         if config.tls is not None:
             self.cfg.set("certfile", config.tls.cert)
             self.cfg.set("keyfile", config.tls.key)
