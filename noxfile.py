@@ -20,25 +20,27 @@ ROOT = Path(__file__).parent
 PYTHON = sys.executable  # the venv nox runs from
 
 
-TEST_PLUGIN = ROOT / "tests" / "plugins" / "pvc-test-plugin"
+# what ``scripts/setup test`` adds to an operator's install: the tests need both installed
+TEST_PLUGINS = [ROOT / "plugins" / "_template", ROOT / "tests" / "plugins" / "pvc-test-plugin"]
 
 
-def _test_plugin(session: nox.Session) -> None:
-    """The tests need the third-party test plugin installed; operators' installs never get it."""
-    session.run(PYTHON, "-m", "pip", "install", "-q", "--no-deps", "-e", str(TEST_PLUGIN), silent=True)
+def _test_plugins(session: nox.Session) -> None:
+    """The tests need the template and the third-party test plugin installed; operators' installs get neither."""
+    editable = [arg for path in TEST_PLUGINS for arg in ("-e", str(path))]
+    session.run(PYTHON, "-m", "pip", "install", "-q", "--no-deps", *editable, silent=True)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """All tiers: unit, zk (real ZooKeeper), system (the lab; needs root)."""
-    _test_plugin(session)
+    _test_plugins(session)
     session.run(PYTHON, "-m", "pytest", *session.posargs)
 
 
 @nox.session
 def unit(session: nox.Session) -> None:
     """The fast tier: no services."""
-    _test_plugin(session)
+    _test_plugins(session)
     session.run(PYTHON, "-m", "pytest", "-m", "unit", "-q", *session.posargs)
 
 
@@ -56,6 +58,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def contracts(session: nox.Session) -> None:
     """import-linter: the core imports no plugin; no plugin imports another."""
+    _test_plugins(session)  # both are among the contracts' packages
     session.run(str(Path(PYTHON).with_name("lint-imports")))
 
 
