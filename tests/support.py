@@ -180,8 +180,10 @@ def compute_nodes_ready(cluster: Any, count: int, primary: bool = True) -> Calla
     return ready
 
 
-def compute_node(nodes: Nodes, name: str, hosts: str, coordinators: list[str], memory_mib: int = 4096) -> NodeProcess:
-    """A pvcd with the libvirt compute driver on its own test-driver hypervisor."""
+def compute_node(
+    nodes: Nodes, name: str, hosts: str, coordinators: list[str], memory_mib: int = 4096, **extra: Any
+) -> NodeProcess:
+    """A pvcd with the libvirt compute driver on its own test-driver hypervisor (``extra``: more config)."""
     return nodes.start(
         name,
         hosts,
@@ -189,4 +191,5 @@ def compute_node(nodes: Nodes, name: str, hosts: str, coordinators: list[str], m
         drivers={"compute": "libvirt"},
         compute_libvirt={"uri": private_hypervisor(nodes.directory, name, memory_mib)},
         vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
+        **extra,
     )

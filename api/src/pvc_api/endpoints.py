@@ -142,7 +142,24 @@ def vm_define(cluster: Cluster, body: m.VmDefine) -> dict[str, Any]:
         migration_method=body.migration_method,
         max_downtime_ms=body.max_downtime,
         tags=body.tags,
+        volumes=[v.model_dump() for v in body.volumes],
+        networks=[n.model_dump() for n in body.networks],
     ).to_dict()
+
+
+@route(
+    "PUT",
+    "/vm/<name>/attachments",
+    "Replace a VM's volumes and networks (taking effect at its next start)",
+    "vms",
+    body=m.VmAttach,
+    response=m.Vm,
+    errors=(400, 404, 409),
+)
+def vm_attach(cluster: Cluster, name: str, body: m.VmAttach) -> dict[str, Any]:
+    volumes = None if body.volumes is None else [v.model_dump() for v in body.volumes]
+    networks = None if body.networks is None else [n.model_dump() for n in body.networks]
+    return cluster.vms.attach(name, volumes=volumes, networks=networks).to_dict()
 
 
 @route("GET", "/vm/<name>", "One VM", "vms", response=m.Vm)

@@ -92,6 +92,19 @@ class Maintenance(Body):
     on: bool
 
 
+class VmVolume(Body):
+    pool: str
+    volume: str
+    bus: Literal["virtio", "scsi", "sata", "ide"] = "virtio"
+    target: str = Field("", description="vda, sdb...; empty: the next free one for its bus")
+
+
+class VmNetwork(Body):
+    network: str = Field(description="The network's VNI or name")
+    mac: str = Field("", description="empty: one is made up")
+    model: Literal["virtio", "e1000", "e1000e", "rtl8139"] = "virtio"
+
+
 class VmDefine(Body):
     xml: str = Field(description="libvirt domain XML")
     target: str | None = None
@@ -101,6 +114,13 @@ class VmDefine(Body):
     migration_method: Literal["none", "live", "shutdown"] = "none"
     max_downtime: int = Field(300, ge=1)
     tags: list[str] = Field(default_factory=list)
+    volumes: list[VmVolume] = Field(default_factory=list, description="Disks: volumes some node's plugins offer")
+    networks: list[VmNetwork] = Field(default_factory=list, description="Interfaces: networks some node offers")
+
+
+class VmAttach(Body):
+    volumes: list[VmVolume] | None = Field(None, description="The VM's volumes from now on (null: unchanged)")
+    networks: list[VmNetwork] | None = Field(None, description="The VM's networks from now on (null: unchanged)")
 
 
 class VmModify(Wait):

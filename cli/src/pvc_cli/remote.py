@@ -17,10 +17,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pvc_core.client.cluster import ClusterStatus, NodeView, wait_for
-from pvc_core.client.vms import wait_settled
+from pvc_core.client.vms import NetworkSpec, VolumeSpec, wait_settled
 from pvc_core.errors import InvalidRequest, PvcError, Unavailable, error_class
 from pvc_core.nodes import NodeRecord
-from pvc_core.vms.model import VmRecord
+from pvc_core.vms.attachments import parse_network, parse_volume
+from pvc_core.vms.model import VmNetwork, VmRecord, VmVolume
 
 
 class RemoteCluster:
@@ -155,7 +156,10 @@ class RemoteVms:
         migration_method: str = "none",
         max_downtime_ms: int = 300,
         tags: Sequence[str] = (),
+        volumes: Sequence[VolumeSpec] = (),
+        networks: Sequence[NetworkSpec] = (),
     ) -> VmRecord:
+        parsed_volumes, parsed_networks = _attachments(volumes, networks)
         body = {
             "xml": xml,
             "target": target,
@@ -165,8 +169,20 @@ class RemoteVms:
             "migration_method": migration_method,
             "max_downtime": max_downtime_ms,
             "tags": list(tags),
+            "volumes": [v.to_dict() for v in parsed_volumes],
+            "networks": [n.to_dict() for n in parsed_networks],
         }
         return VmRecord.from_dict(self.cluster.call("POST", "/vm", body))
+
+    def attach(
+        self, name: str, volumes: Sequence[VolumeSpec] | None = None, networks: Sequence[NetworkSpec] | None = None
+    ) -> VmRecord:
+        parsed_volumes, parsed_networks = _attachments(volumes or (), networks or ())
+        body = {
+            "volumes": None if volumes is None else [v.to_dict() for v in parsed_volumes],
+            "networks": None if networks is None else [n.to_dict() for n in parsed_networks],
+        }
+        return VmRecord.from_dict(self.cluster.call("PUT", f"/vm/{_q(name)}/attachments", body))
 
     def modify(self, name: str, xml: str, restart: bool = False) -> VmRecord:
         return VmRecord.from_dict(
@@ -288,3 +304,13 @@ def _node(data: dict[str, Any]) -> NodeView:
 
 def _q(name: str) -> str:
     return urllib.parse.quote(name, safe="")
+
+
+def _attachments(
+    volumes: Sequence[VolumeSpec], networks: Sequence[NetworkSpec]
+) -> tuple[list[VmVolume], list[VmNetwork]]:
+    """Parsed here as over ZooKeeper, so that a malformed one gets the same one-line error either way."""
+    return (
+        [parse_volume(v, f"volumes[{i}]") for i, v in enumerate(volumes)],
+        [parse_network(n, f"networks[{i}]") for i, n in enumerate(networks)],
+    )

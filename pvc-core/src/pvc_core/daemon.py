@@ -31,6 +31,7 @@ from pvc_core.nodes import DaemonState, NodeRecord
 from pvc_core.plugins.drivers import Drivers
 from pvc_core.plugins.hooks import Hooks
 from pvc_core.plugins.manager import PluginSet
+from pvc_core.vm_events import VmEvents
 from pvc_core.zk import paths, schema
 from pvc_core.zk.session import SessionEvent, ZkSession, decode
 
@@ -125,6 +126,10 @@ class Daemon:
             self.watches.data(path, f"election {path}", lambda _d, _s: election.evaluate())
         self.watches.children(paths.LIVENESS, "liveness", self._on_liveness)
         self.watches.children(paths.NODES, "nodes", self._on_nodes)
+        if self.config.core.is_coordinator:  # only a coordinator can become primary and call the VM hooks
+            events = VmEvents(self.host, self.hooks)
+            for path in paths.summary_buckets():
+                self.watches.data(path, "vm summaries", functools.partial(events.on_bucket, path))
         for plugin, watch in self.hooks.zk_watches(self.host):
             self.log.debug("plugin_watch", plugin=plugin, path=watch.path, kind=watch.kind)
             self.watches.plugin_watch(watch, self._deliver)

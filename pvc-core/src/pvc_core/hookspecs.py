@@ -295,9 +295,10 @@ def pvc_node_fenced(host: Host, node: str, epoch: int) -> None:
     VMs are recovered on other nodes. A storage plugin cuts the node's storage clients off here (Ceph
     blocklist, RBD locks broken) so that a node wrongly thought dead can never write again.
     Where: a fence-monitor worker thread; may block up to a few seconds.
-    Returns: nothing. May raise: the node's VMs are then **not** recovered: a fault naming the plugin is
-    raised and the operator decides (``pvc cluster fault clear`` after fixing it lets recovery proceed on
-    the next fence).
+    Returns: nothing. May raise: the fence then counts as failed, with the plugin's reason: it is retried
+    like a failed power-off (this hook is called again), and when the retries are spent a fault naming
+    the plugin is raised and none of the node's VMs is started elsewhere (the ``ha.policy`` for failed
+    fences applies).
     """
 
 

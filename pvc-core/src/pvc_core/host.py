@@ -36,6 +36,7 @@ class PreparedDomain:
     xml: str
     secrets: tuple[DomainSecret, ...]
     contributed: bool  # whether any plugin added a device (else ``xml`` is the stored definition)
+    devices: int = 0  # how many devices plugins added
 
 
 class Host:
@@ -152,8 +153,15 @@ class Host:
         except InvalidRequest:
             self._hooks.vm_release(self, vm, "abandoned")
             raise
-        contributed = any(c.devices for c in contributions)
-        return PreparedDomain(xml=xml, secrets=tuple(secrets), contributed=contributed)
+        devices = sum(len(c.devices) for c in contributions)
+        return PreparedDomain(xml=xml, secrets=tuple(secrets), contributed=devices > 0, devices=devices)
+
+    def announce_fenced(self, node: str, epoch: int) -> list[str]:
+        """Call every plugin's ``pvc_node_fenced`` (for the fence monitor, after a confirmed power-off and
+        before any recovery); one line per plugin that failed, saying why (empty: all done)."""
+        if self._hooks is None:
+            return []
+        return self._hooks.node_fenced(self, node, epoch)
 
     def release_vm(self, vm: VmRecord, purpose: str) -> None:
         """Call every plugin's ``pvc_vm_release`` for ``vm`` here (failures are logged, not raised)."""

@@ -70,6 +70,20 @@ def vm() -> None:
 )
 @click.option("--max-downtime", type=click.IntRange(min=1), default=300, show_default=True, help="Live migration, ms.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeat for more).")
+@click.option(
+    "--volume",
+    "volumes",
+    multiple=True,
+    metavar="POOL/VOLUME[:BUS[:TARGET]]",
+    help="A disk: a volume a storage plugin offers (repeat for more).",
+)
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    metavar="NETWORK[,mac=MAC][,model=MODEL]",
+    help="An interface on a network (VNI or name) a network plugin offers (repeat for more).",
+)
 @format_option
 @click.pass_obj
 def define(
@@ -82,6 +96,8 @@ def define(
     migration_method: str,
     max_downtime: int,
     tags: tuple[str, ...],
+    volumes: tuple[str, ...],
+    networks: tuple[str, ...],
     output_format: str,
 ) -> None:
     """Define a VM from libvirt domain XML (validated; nothing is written when it is refused)."""
@@ -95,6 +111,8 @@ def define(
             migration_method=migration_method,
             max_downtime_ms=max_downtime,
             tags=tags,
+            volumes=volumes,
+            networks=networks,
         )
     emit(record.to_dict(), output_format, lambda r: f"VM {r['name']} defined ({r['uuid']}) on {r['node']}")
 

@@ -231,6 +231,12 @@ class FenceService:
                 confirmed, reason = True, "power off confirmed"
             except PvcError as exc:
                 confirmed, reason = False, str(exc)
+            if confirmed:
+                # storage and other plugins cut the node off for good before any of its VMs starts elsewhere;
+                # if one cannot, the fence counts as failed: nothing is recovered and a fault is raised
+                failures = self.host.announce_fenced(action.node, action.epoch)
+                if failures:
+                    confirmed, reason = False, "power off confirmed, but " + "; ".join(failures)
         self.log.warning("fence_result", target=action.node, confirmed=confirmed, reason=reason)
         self._count(action.node, confirmed)
 

@@ -290,7 +290,7 @@ class VmManager:
             self.host.release_vm(record, "stop")
             self._settle(record, VmState.FAIL, self.driver.state(record.uuid), str(exc))
             return
-        log.info("vm_started")
+        log.info("vm_started", devices=prepared.devices)
         self._settle(record, VmState.START, "running")
 
     # -- migrations: the destination prepares, the source waits for it --------------------------------------

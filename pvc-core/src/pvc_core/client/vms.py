@@ -12,14 +12,24 @@ import builtins
 import getpass
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pvc_core.errors import Busy, InvalidRequest, NotFound, Timeout
 from pvc_core.nodes import DaemonState, DomainState
 from pvc_core.vms import store
-from pvc_core.vms.model import MIGRATING, MigrationMethod, NodeSelector, Operation, VmRecord, VmState
-from pvc_core.vms.placement import NodeCapacity, capacities, choose_node
+from pvc_core.vms.attachments import check_provided, complete, parse_network, parse_volume
+from pvc_core.vms.model import (
+    MIGRATING,
+    MigrationMethod,
+    NodeSelector,
+    Operation,
+    VmNetwork,
+    VmRecord,
+    VmState,
+    VmVolume,
+)
+from pvc_core.vms.placement import NodeCapacity, capacities, choose_node, unfit_reason
 from pvc_core.vms.xml import parse_domain, rename_domain
 from pvc_core.zk import paths
 
@@ -27,6 +37,8 @@ if TYPE_CHECKING:
     from pvc_core.client.cluster import Cluster, NodeView
 
 ProgressFn = Callable[[str], None]
+VolumeSpec = str | Mapping[str, Any] | VmVolume
+NetworkSpec = str | Mapping[str, Any] | VmNetwork
 
 
 def _who() -> str:
@@ -95,12 +107,18 @@ class Vms:
         migration_method: str = MigrationMethod.NONE.value,
         max_downtime_ms: int = 300,
         tags: Iterable[str] = (),
+        volumes: Iterable[VolumeSpec] = (),
+        networks: Iterable[NetworkSpec] = (),
     ) -> VmRecord:
-        """Validate the XML and store the VM (state ``stop``) with a home node; nothing runs yet."""
+        """Validate the XML and store the VM (state ``stop``) with a home node; nothing runs yet.
+
+        ``volumes`` (``pool/volume[:bus[:target]]`` or mappings) and ``networks`` (``NETWORK[,mac=M][,model=M]``
+        or mappings) must be offered by some node's plugins; targets and MACs left out are filled in."""
         domain = parse_domain(xml)
         limit, tags = tuple(limit), tuple(dict.fromkeys(tags))
         self._check_nodes([*limit, *([target] if target else [])])
         _check_meta(selector, migration_method, max_downtime_ms)
+        attached_volumes, attached_networks = self._attachments(volumes, networks)
         record = VmRecord(
             uuid=domain.uuid,
             name=domain.name,
@@ -111,14 +129,43 @@ class Vms:
             migration_method=migration_method,
             max_downtime_ms=max_downtime_ms,
             tags=tags,
+            volumes=attached_volumes,
+            networks=attached_networks,
             memory_mib=domain.memory_mib,
             vcpus=domain.vcpus,
         )
+        check_provided(record, [view.record.attachments for view in self.cluster.nodes()])
         if target and limit and target not in limit:
             raise InvalidRequest(f"target node {target} is outside the VM's node limit ({', '.join(limit)})")
         home = target or choose_node(record, self.capacities())
         store.create(self.zk, record.with_(node=home), domain.xml)
         return store.read(self.zk, domain.uuid)[0]
+
+    def _attachments(
+        self, volumes: Iterable[VolumeSpec], networks: Iterable[NetworkSpec]
+    ) -> tuple[tuple[VmVolume, ...], tuple[VmNetwork, ...]]:
+        parsed_volumes = [parse_volume(v, f"volumes[{i}]") for i, v in enumerate(volumes)]
+        parsed_networks = [parse_network(n, f"networks[{i}]") for i, n in enumerate(networks)]
+        return complete(parsed_volumes, parsed_networks)
+
+    def attach(
+        self, name: str, volumes: Iterable[VolumeSpec] | None = None, networks: Iterable[NetworkSpec] | None = None
+    ) -> VmRecord:
+        """Replace the VM's volumes and/or networks (None: unchanged); it takes effect at its next start."""
+        uuid = store.resolve(self.zk, name)
+        current = store.read(self.zk, uuid)[0]
+        new_volumes, new_networks = self._attachments(
+            current.volumes if volumes is None else volumes, current.networks if networks is None else networks
+        )
+        check_provided(
+            current.with_(volumes=new_volumes, networks=new_networks),
+            [view.record.attachments for view in self.cluster.nodes()],
+        )
+
+        def change(r: VmRecord) -> VmRecord:
+            return r.with_(volumes=new_volumes, networks=new_networks, revision=r.revision + 1)
+
+        return store.update(self.zk, uuid, change)
 
     def modify(self, name: str, xml: str, restart: bool = False) -> VmRecord:
         """Replace the domain XML (same UUID and name: use rename for the name); ``restart`` applies it."""
@@ -345,6 +392,7 @@ def _capacity(view: NodeView) -> NodeCapacity:
         memory_total_mib=int(resources.get("memory_total_mib", 0)),
         memory_free_mib=int(resources.get("memory_free_mib", 0)),
         load=float(resources.get("load", 0.0)),
+        attachments=record.attachments,
     )
 
 
@@ -367,15 +415,10 @@ def _transition(
             return None  # already running
         node = target or record.node
         home = table.get(node)
-        if (
-            home is None
-            or not home.ready
-            or not _fits(record, home)
-            or (record.node_limit and node not in record.node_limit)
-        ):
+        why = unfit_reason(record, home) if home is not None else "unknown node"
+        if why:
             if target:
-                why = home.why_not if home and home.why_not else "the VM does not fit there or is outside its limit"
-                raise InvalidRequest(f"cannot start VM {record.name} on {target}: {why}")
+                raise InvalidRequest(f"cannot start VM {record.name} on {target}: {why}", field="target")
             node = choose_node(record, table)
         return locked(record.with_(state=VmState.START.value, node=node), "start", node)
     if state in (VmState.SHUTDOWN, VmState.STOP, VmState.DISABLE, VmState.RESTART):
@@ -400,20 +443,12 @@ def _transition(
                 raise InvalidRequest(f"VM {record.name} already runs on {target}")
             if target:
                 home = table.get(target)
-                if home is None or not home.ready:
-                    why = home.why_not if home else "unknown node"
-                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: {why}")
-                if record.node_limit and target not in record.node_limit:
-                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: outside its node limit")
-                if not _fits(record, home):
-                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: it does not fit there")
+                why = unfit_reason(record, home) if home is not None else "unknown node"
+                if why:
+                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: {why}", field="target")
                 destination = target
             else:
                 destination = choose_node(record, table, exclude=[record.node])
             new = record.with_(state=VmState.MIGRATE.value, node=destination, last_node=record.node)
         return locked(new, new.state, record.node)
     raise InvalidRequest(f"cannot ask for state '{state}'")
-
-
-def _fits(record: VmRecord, node: NodeCapacity) -> bool:
-    return node.provisioned_mib + record.memory_mib <= node.memory_total_mib

@@ -154,7 +154,18 @@ class Hooks:
         self.notify("pvc_vm_removed", f"VM {vm.name} removed", host=host, vm=vm)
 
     def node_fenced(self, host: Host, node: str, epoch: int) -> list[str]:
-        return self.notify("pvc_node_fenced", f"node {node} fenced", host=host, node=node, epoch=epoch)
+        """Every implementation, isolated; return one line per plugin that failed, with its reason."""
+        failures = []
+        for impl in self._impls("pvc_node_fenced"):
+            try:
+                self._call(impl, {"host": host, "node": node, "epoch": epoch})
+            except Exception as exc:  # noqa: BLE001 - reported to the caller, which holds the recovery
+                get_logger(plugin=impl.plugin_name, hook="pvc_node_fenced", on_event=f"node {node} fenced").exception(
+                    "hook_failed"
+                )
+                reason = str(exc) if isinstance(exc, PvcError) else f"{type(exc).__name__}: {exc}"
+                failures.append(f"plugin '{impl.plugin_name}' could not fence {node}'s clients: {reason}")
+        return failures
 
     # -- notifications -----------------------------------------------------------------------------------
 

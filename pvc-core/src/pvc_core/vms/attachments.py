@@ -44,8 +44,10 @@ def _invalid(field: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"{field}: {message}", field=field)
 
 
-def parse_volume(value: str | Mapping[str, Any], field: str = "volumes[0]") -> VmVolume:
+def parse_volume(value: str | Mapping[str, Any] | VmVolume, field: str = "volumes[0]") -> VmVolume:
     """A volume from ``pool/volume[:bus[:target]]`` or a mapping with the same keys."""
+    if isinstance(value, VmVolume):
+        value = value.to_dict()
     if isinstance(value, str):
         ref, _, rest = value.partition(":")
         bus, _, target = rest.partition(":")
@@ -74,8 +76,11 @@ def parse_volume(value: str | Mapping[str, Any], field: str = "volumes[0]") -> V
     return VmVolume(pool=data["pool"], volume=data["volume"], bus=bus, target=target)
 
 
-def parse_network(value: str | Mapping[str, Any], field: str = "networks[0]") -> VmNetwork:
-    """A network interface from ``NETWORK[:mac[:model]]`` (a VNI or a name) or a mapping with those keys."""
+def parse_network(value: str | Mapping[str, Any] | VmNetwork, field: str = "networks[0]") -> VmNetwork:
+    """A network interface from ``NETWORK[,mac=MAC][,model=MODEL]`` (a VNI or a name) or a mapping with
+    those keys."""
+    if isinstance(value, VmNetwork):
+        value = value.to_dict()
     if isinstance(value, str):
         head, _, rest = value.partition(",")
         parts = rest.split(",") if rest else []

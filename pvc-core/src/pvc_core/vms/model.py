@@ -166,6 +166,22 @@ class VmRecord:
     def running_expected(self) -> bool:
         return self.state in (VmState.START, VmState.RESTART) or self.state in MIGRATING
 
+    def definition(self) -> tuple[Any, ...]:
+        """What an operator defined (not what the cluster did with it since): a change here is a modification."""
+        return (
+            self.node_limit,
+            self.node_selector,
+            self.autostart,
+            self.migration_method,
+            self.max_downtime_ms,
+            self.tags,
+            self.volumes,
+            self.networks,
+            self.revision,
+            self.memory_mib,
+            self.vcpus,
+        )
+
     def summary(self) -> dict[str, Any]:
         """What ``vm list`` shows."""
         return {

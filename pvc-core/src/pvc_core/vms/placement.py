@@ -1,17 +1,19 @@
 """Placement: which node a VM goes to. Pure functions over the cluster's view; no ZooKeeper here.
 
 A node is a candidate when it runs (daemon ``run`` with a live session), is ``ready`` (not flushing or
-flushed), is inside the VM's node limit and is not excluded. A VM fits a node when the memory provisioned
-to the VMs expected to run there plus its own stays within the node's total memory (no overcommit). Among
-the nodes where it fits, the selector picks; ties go to the fewest VMs, then the name.
+flushed), is inside the VM's node limit, offers every volume and network the VM names (what its plugins
+publish through ``pvc_node_attachments``) and is not excluded. A VM fits a node when the memory
+provisioned to the VMs expected to run there plus its own stays within the node's total memory (no
+overcommit). Among the nodes where it fits, the selector picks; ties go to the fewest VMs, then the name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from pvc_core.errors import InvalidRequest
+from pvc_core.vms.attachments import missing_on
 from pvc_core.vms.model import NodeSelector, VmRecord
 
 DEFAULT_SELECTOR = NodeSelector.MEM
@@ -32,6 +34,7 @@ class NodeCapacity:
     provisioned_mib: int = 0
     provisioned_vcpus: int = 0
     vms: int = 0
+    attachments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # what it offers to attach
 
 
 def capacities(nodes: Iterable[NodeCapacity], vms: Iterable[VmRecord], ignore: str = "") -> dict[str, NodeCapacity]:
@@ -71,6 +74,20 @@ def fits(vm: VmRecord, node: NodeCapacity) -> bool:
     return node.provisioned_mib + vm.memory_mib <= node.memory_total_mib
 
 
+def unfit_reason(vm: VmRecord, node: NodeCapacity) -> str:
+    """Why ``vm`` cannot go to ``node`` ("" when it can): the one test every placement decision uses."""
+    if vm.node_limit and node.name not in vm.node_limit:
+        return "outside the VM's node limit"
+    if not node.ready:
+        return node.why_not
+    missing = missing_on(vm, node.attachments)
+    if missing:
+        return missing
+    if not fits(vm, node):
+        return f"{node.memory_total_mib - node.provisioned_mib} MiB unprovisioned, needs {vm.memory_mib}"
+    return ""
+
+
 def choose_node(
     vm: VmRecord,
     nodes: dict[str, NodeCapacity],
@@ -86,13 +103,9 @@ def choose_node(
         n = nodes[name]
         if name in excluded:
             continue
-        if vm.node_limit and name not in vm.node_limit:
-            reasons.append(f"{name}: outside the VM's node limit")
-        elif not n.ready:
-            reasons.append(f"{name}: {n.why_not}")
-        elif not fits(vm, n):
-            free = n.memory_total_mib - n.provisioned_mib
-            reasons.append(f"{name}: {free} MiB unprovisioned, needs {vm.memory_mib}")
+        why = unfit_reason(vm, n)
+        if why:
+            reasons.append(f"{name}: {why}")
         else:
             candidates.append(n)
     if not candidates:

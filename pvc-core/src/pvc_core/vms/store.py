@@ -52,7 +52,8 @@ def read_xml(zk: ZkSession, uuid: str) -> str:
     return found[0].decode()
 
 
-def _bucket_records(data: bytes) -> list[VmRecord]:
+def bucket_records(data: bytes) -> list[VmRecord]:
+    """The VM records one summary bucket holds."""
     records = []
     for uuid, raw in (decode(data) or {}).items():
         raw.setdefault("uuid", uuid)
@@ -62,7 +63,7 @@ def _bucket_records(data: bytes) -> list[VmRecord]:
 
 def list_all(zk: ZkSession) -> list[VmRecord]:
     """Every VM: one round trip of 64 pipelined bucket reads, whatever the count."""
-    return [r for found in zk.get_many(paths.summary_buckets()) if found for r in _bucket_records(found[0])]
+    return [r for found in zk.get_many(paths.summary_buckets()) if found for r in bucket_records(found[0])]
 
 
 class SummaryCache:
@@ -85,7 +86,7 @@ class SummaryCache:
             zxid = found[1].mzxid
             cached = self._buckets.get(path)
             if cached is None or cached[0] != zxid:
-                cached = (zxid, _bucket_records(found[0]))
+                cached = (zxid, bucket_records(found[0]))
                 self._buckets[path] = cached  # one assignment: readers in other threads see old or new
             version.append(zxid)
             records.extend(cached[1])
@@ -151,7 +152,7 @@ def update(
         new = change(record)
         if new is None or (new == record and xml is None):
             return record
-        new = new.with_(updated_at=time.time())
+        new = new.with_(updated_at=time.time(), revision=record.revision + (1 if xml is not None else 0))
         bucket, bucket_version = _bucket(zk, uuid)
         bucket[uuid] = new.to_dict()
         transaction = transaction_factory() if transaction_factory is not None else zk.transaction()

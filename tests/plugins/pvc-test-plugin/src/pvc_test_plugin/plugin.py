@@ -9,6 +9,16 @@ What the tests can observe, per node ``<node>``:
   (through a ``pvc_zk_watches`` watch and ``pvc_zk_event``), to measure dispatch latency.
 * ``{"testplugin": true}`` in the node's published resources (``pvc_node_resources``).
 
+* With ``testplugin: {offer_network: NAME}``: this node offers network NAME to VMs
+  (``pvc_node_attachments``) and gives each VM interface on it an ``<interface type='user'>``
+  (``pvc_vm_prepare``); ``/plugins/testplugin/prepared/<node>/<vm>`` and ``.../released/<node>/<vm>``
+  hold the purpose of the last prepare and release. ``fail_prepare: true`` makes the prepare raise.
+* ``/plugins/testplugin/vm_events``: a JSON list of ``[event, vm name, detail]`` from the cluster-level VM
+  hooks, appended by the primary.
+* ``/plugins/testplugin/fenced/<node>``: ``{"epoch"}`` written by ``pvc_node_fenced``; with
+  ``fail_node_fenced: true`` it raises instead.
+* ``refuse_start: REASON`` makes ``pvc_daemon_start`` raise ``StartRefused(REASON)``.
+
 With ``testplugin: {raise_in_hook: true}`` in the node config, ``pvc_daemon_start`` and ``pvc_zk_event``
 (for its own ``testplugin.ping`` events) raise ``RuntimeError`` before doing anything, to show that a
 raising hook is logged and dispatch goes on. With ``testplugin: {primary_delay: SECONDS}``,
@@ -26,11 +36,14 @@ from pydantic import Field
 from pvc_core import hookimpl
 from pvc_core.config import ConfigSection, StrictModel
 from pvc_core.dispatch import Watch
+from pvc_core.errors import PvcError, StartRefused
+from pvc_core.vms.devices import DomainDevice
 from pvc_core.zk.session import Conflict, encode
 
 if TYPE_CHECKING:
     from pvc_core.dispatch import ZkEvent
     from pvc_core.host import Host
+    from pvc_core.vms.model import VmRecord
     from pvc_core.zk.session import ZkSession
 
 PVC_CONTRACT = ">=2.0,<3"
@@ -59,6 +72,10 @@ class PluginConfig(StrictModel):
 
     raise_in_hook: bool = Field(default=False, description="Make pvc_daemon_start and pvc_zk_event raise RuntimeError.")
     primary_delay: float = Field(default=0.0, ge=0, description="Seconds pvc_become_primary takes (a slow plugin).")
+    offer_network: str = Field(default="", description="A network this node offers to VMs (by name or VNI).")
+    fail_prepare: bool = Field(default=False, description="Make pvc_vm_prepare raise.")
+    fail_node_fenced: bool = Field(default=False, description="Make pvc_node_fenced raise.")
+    refuse_start: str = Field(default="", description="Refuse the start (StartRefused) with this reason.")
 
 
 def _config(host: Host) -> PluginConfig:
@@ -90,6 +107,8 @@ def pvc_zk_watches(host: Host) -> list[Watch]:
 
 @hookimpl
 def pvc_daemon_start(host: Host) -> None:
+    if _config(host).refuse_start:
+        raise StartRefused(_config(host).refuse_start)
     if _config(host).raise_in_hook:
         raise RuntimeError(RAISE_MESSAGE)
     path = started_path(host.node)
@@ -124,3 +143,70 @@ def pvc_zk_event(host: Host, event: ZkEvent) -> None:
 @hookimpl
 def pvc_node_resources() -> dict[str, Any]:
     return {"testplugin": True}
+
+
+# -- what attaches to VMs ------------------------------------------------------------------------------------
+
+
+@hookimpl
+def pvc_node_attachments(host: Host) -> dict[str, list[str]]:
+    offer = _config(host).offer_network
+    return {"network": [offer]} if offer else {}
+
+
+@hookimpl
+def pvc_vm_prepare(host: Host, vm: VmRecord, purpose: str) -> list[DomainDevice]:
+    config = _config(host)
+    mine = [n for n in vm.networks if config.offer_network and n.network == config.offer_network]
+    if not mine:
+        return []
+    if config.fail_prepare:
+        raise PvcError(f"testplugin cannot prepare network {config.offer_network} here")
+    _write(host.zk, f"{ROOT}/prepared/{host.node}/{vm.name}", purpose.encode())
+    return [
+        DomainDevice(
+            xml=f"<interface type='user'><mac address='{n.mac}'/><model type='{n.model}'/></interface>",
+            kind="network",
+            key=n.network,
+        )
+        for n in mine
+    ]
+
+
+@hookimpl
+def pvc_vm_release(host: Host, vm: VmRecord, purpose: str) -> None:
+    if any(n.network == _config(host).offer_network for n in vm.networks):
+        _write(host.zk, f"{ROOT}/released/{host.node}/{vm.name}", purpose.encode())
+
+
+def _vm_event(host: Host, *event: str) -> None:
+    path = f"{ROOT}/vm_events"
+    found = host.zk.get_json(path) or []
+    _write(host.zk, path, encode([*found, list(event)]))
+
+
+@hookimpl
+def pvc_vm_defined(host: Host, vm: VmRecord) -> None:
+    _vm_event(host, "defined", vm.name, "")
+
+
+@hookimpl
+def pvc_vm_modified(host: Host, old: VmRecord, new: VmRecord) -> None:
+    _vm_event(host, "modified", new.name, f"revision {old.revision} -> {new.revision}")
+
+
+@hookimpl
+def pvc_vm_renamed(host: Host, vm: VmRecord, old_name: str) -> None:
+    _vm_event(host, "renamed", vm.name, old_name)
+
+
+@hookimpl
+def pvc_vm_removed(host: Host, vm: VmRecord) -> None:
+    _vm_event(host, "removed", vm.name, "")
+
+
+@hookimpl
+def pvc_node_fenced(host: Host, node: str, epoch: int) -> None:
+    if _config(host).fail_node_fenced:
+        raise PvcError("testplugin was told not to fence storage clients")
+    _write(host.zk, f"{ROOT}/fenced/{node}", encode({"epoch": epoch}))
