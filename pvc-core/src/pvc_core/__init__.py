@@ -1,7 +1,9 @@
 """PVC core: the microkernel (membership, coordinator election, event dispatch) and the plugin contract.
 
-Plugin authors need two names from here: :data:`hookimpl` to mark hook implementations, and the role base
-classes in :mod:`pvc_core.roles` to write drivers. The contract itself is :mod:`pvc_core.hookspecs`.
+Plugin authors need two names from here: :data:`hookimpl` to mark hook implementations and
+:data:`CONTRACT_VERSION`, the version of the contract this pvc-core implements (see
+:mod:`pvc_core.contract`); and the role base classes in :mod:`pvc_core.roles` to write drivers. The
+contract itself is :mod:`pvc_core.hookspecs`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from pvc_core.contract import CONTRACT_VERSION
+
 hookimpl = pluggy.HookimplMarker("pvc")
 
 try:
@@ -17,4 +21,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["__version__", "hookimpl"]
+__all__ = ["CONTRACT_VERSION", "__version__", "hookimpl"]

@@ -76,10 +76,10 @@ def fits(vm: VmRecord, node: NodeCapacity) -> bool:
 
 def unfit_reason(vm: VmRecord, node: NodeCapacity) -> str:
     """Why ``vm`` cannot go to ``node`` ("" when it can): the one test every placement decision uses."""
-    if vm.node_limit and node.name not in vm.node_limit:
-        return "outside the VM's node limit"
     if not node.ready:
         return node.why_not
+    if vm.node_limit and node.name not in vm.node_limit:
+        return "outside the VM's node limit"
     missing = missing_on(vm, node.attachments)
     if missing:
         return missing
