@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pvc_lab.zookeeper import ZooKeeper
+from pvc_core.testing import ZooKeeper
 
 RESULTS = Path(__file__).parent / "results"
 

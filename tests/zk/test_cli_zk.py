@@ -10,8 +10,8 @@ import pytest
 from support import Nodes, run_pvc, wait_until
 
 from pvc_core.client import Cluster
+from pvc_core.testing import ZooKeeper
 from pvc_core.zk.session import ZkSession
-from pvc_lab.zookeeper import ZooKeeper
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from support import Nodes, domain_xml, run_pvc, wait_until
 
 from pvc_core.client import Cluster
 from pvc_core.errors import AlreadyExists, Busy, InvalidRequest, NotFound, PvcError, Timeout, Unavailable
+from pvc_core.testing import ZooKeeper
 from pvc_core.zk.session import ZkSession
-from pvc_lab.zookeeper import ZooKeeper
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from support import Nodes, domain_xml, wait_until
 
 from pvc_core.client import Cluster
+from pvc_core.testing import ZooKeeper
 from pvc_core.zk import paths
-from pvc_lab.zookeeper import ZooKeeper
 
 NAMES = ["hv1", "hv2", "hv3"]
 

@@ -11,9 +11,9 @@ from support import Nodes, wait_until
 
 from pvc_core.client import Cluster
 from pvc_core.errors import SchemaError
+from pvc_core.testing import ZooKeeper
 from pvc_core.zk import paths, schema
 from pvc_core.zk.session import ZkSession
-from pvc_lab.zookeeper import ZooKeeper
 
 
 @pytest.fixture

@@ -33,13 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pvc_core.testing.zookeeper import ZooKeeper
 from pvc_lab import guest, netns
 from pvc_lab.api import LabApi
 from pvc_lab.bmc import Bmc
 from pvc_lab.errors import LabError
 from pvc_lab.libvirt import Libvirtd, write_identities
 from pvc_lab.processes import owned_pid, spawn, terminate
-from pvc_lab.zookeeper import ZooKeeper
 
 DEFAULT_STATE_DIR = Path("/var/lib/pvc-lab")
 BMC_PORT = 9101

@@ -1,20 +1,22 @@
 """ZooKeeper servers from Debian's package, started with java directly (zkServer.sh ignores its config).
 
-One class serves a standalone server (``size=1``) and an ensemble (``size=3`` or 5). Servers listen on
-``client_address`` (loopback for tests; the lab's bridge address for the lab) with quorum traffic on
+One class serves a standalone server (``size=1``) and an ensemble (``size=3`` or 5): the ``zookeeper``
+fixture, tests that need an ensemble of their own, the benchmarks and the lab all use it. Servers listen
+on ``client_address`` (loopback for tests; the lab's bridge address for the lab) with quorum traffic on
 127.0.0.1. Short ticks let tests use short sessions; ``admin.enableServer=false`` keeps :8080 free.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvc_lab.errors import LabError
-from pvc_lab.processes import owned_pid, spawn, terminate
+from pvc_core.errors import PvcError
+from pvc_core.testing.processes import owned_pid, spawn, terminate
 
 CLASSPATH = ":".join(
     [
@@ -28,8 +30,8 @@ CLASSPATH = ":".join(
 JAVA_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Dzookeeper.admin.enableServer=false"]
 
 
-class ZooKeeperError(LabError):
-    """The lab's ZooKeeper ensemble did not start."""
+class ZooKeeperServerError(PvcError):
+    """A ZooKeeper server (a test's or the lab's) is not installed or did not start."""
 
 
 @dataclass
@@ -50,6 +52,9 @@ class Member:
 
 
 class ZooKeeper:
+    """ZooKeeper servers of our own in ``directory``: client ports from ``base_port`` (one per member), stopped
+    by PID."""
+
     def __init__(
         self,
         directory: Path,
@@ -108,6 +113,13 @@ class ZooKeeper:
 
     def start(self, which: list[int] | None = None, wait: bool = True, timeout: float = 30.0) -> None:
         """Start members (all by default); wait until each serves requests."""
+        missing = [jar for jar in CLASSPATH.split(":") if not Path(jar).exists()]
+        if shutil.which("java") is None:
+            missing.append("java")
+        if missing:
+            raise ZooKeeperServerError(
+                f"ZooKeeper is not installed ({missing[0]} is missing); install Debian's zookeeper package and a JRE"
+            )
         if not self.members[0].config.exists():
             self.write_config()
         main_class = (
@@ -144,9 +156,11 @@ class ZooKeeper:
         for member in members if members is not None else self.members:
             while not self.serving(member):
                 if self.pid(member) is None:
-                    raise ZooKeeperError(f"ZooKeeper {member.myid} exited; see {member.directory / 'zookeeper.log'}")
+                    raise ZooKeeperServerError(
+                        f"ZooKeeper {member.myid} exited; see {member.directory / 'zookeeper.log'}"
+                    )
                 if time.monotonic() > deadline:
-                    raise ZooKeeperError(f"ZooKeeper {member.myid} not serving after {timeout:g}s")
+                    raise ZooKeeperServerError(f"ZooKeeper {member.myid} not serving after {timeout:g}s")
                 time.sleep(0.05)
 
     def four_letter(self, member: Member, word: str, timeout: float = 1.0) -> str:
