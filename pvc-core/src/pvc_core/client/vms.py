@@ -218,7 +218,7 @@ class Vms:
         if record.state not in (VmState.STOP, VmState.DISABLE, VmState.FAIL):
             raise InvalidRequest(f"VM {name} is in state {record.state}; stop it before renaming")
         xml = rename_domain(store.read_xml(self.zk, uuid), new_name)
-        return store.update(self.zk, uuid, lambda r: r.with_(name=new_name), xml=xml)
+        return store.update(self.zk, uuid, lambda r: r.with_(name=new_name), xml=xml, redefined=False)
 
     def remove(self, name: str) -> VmRecord:
         uuid = store.resolve(self.zk, name)

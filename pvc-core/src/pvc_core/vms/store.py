@@ -141,18 +141,23 @@ def update(
     xml: str | None = None,
     transaction_factory: Callable[[], Any] | None = None,
     attempts: int = 20,
+    redefined: bool | None = None,
 ) -> VmRecord:
     """Compare-and-set a VM's record; move index entries when its node or name changes.
+
+    A new ``xml`` moves the record's ``revision`` on (a modification, for ``pvc_vm_modified``) unless
+    ``redefined`` is False (a rename rewrites the XML's name only).
 
     ``change`` gets the current record and returns the new one (or None: nothing to write). It may raise
     (a :class:`pvc_core.errors.Busy`, say) to refuse; it is re-run on a concurrent change.
     """
+    bump = xml is not None if redefined is None else redefined
     for attempt in range(attempts):
         record, version = read(zk, uuid)
         new = change(record)
         if new is None or (new == record and xml is None):
             return record
-        new = new.with_(updated_at=time.time(), revision=record.revision + (1 if xml is not None else 0))
+        new = new.with_(updated_at=time.time(), revision=record.revision + (1 if bump else 0))
         bucket, bucket_version = _bucket(zk, uuid)
         bucket[uuid] = new.to_dict()
         transaction = transaction_factory() if transaction_factory is not None else zk.transaction()
