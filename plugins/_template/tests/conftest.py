@@ -1,4 +1,8 @@
-"""Register the ``unit`` marker (fast tests: no ZooKeeper, no daemons) for runs from this directory."""
+"""Register the ``unit`` marker (fast tests: no ZooKeeper, no daemons) for runs from this directory.
+
+The ``zk`` marker and the fixtures ``test_template_zk.py`` uses (``zookeeper``, ``zk_hosts``, ``cluster``,
+``nodes``) come from pvc-core's pytest plugin, loaded by pytest wherever pvc-core is installed.
+"""
 
 from __future__ import annotations
 
