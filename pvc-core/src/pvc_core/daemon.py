@@ -27,13 +27,13 @@ from pvc_core.errors import PvcError, SchemaError
 from pvc_core.host import Host
 from pvc_core.log import configure_logging, get_logger
 from pvc_core.membership import Membership
-from pvc_core.nodes import DaemonState, NodeRecord
+from pvc_core.nodes import DaemonState, NodeRecord, decode_record
 from pvc_core.plugins.drivers import Drivers
 from pvc_core.plugins.hooks import Hooks
 from pvc_core.plugins.manager import PluginSet
 from pvc_core.vm_events import VmEvents
 from pvc_core.zk import paths, schema
-from pvc_core.zk.session import SessionEvent, ZkSession, decode
+from pvc_core.zk.session import SessionEvent, ZkSession
 
 
 class Daemon:
@@ -157,9 +157,7 @@ class Daemon:
     def _on_node_data(self, name: str, data: bytes | None, _stat: Any) -> None:
         new = None
         if data:
-            raw = decode(data) or {}
-            raw.setdefault("name", name)
-            new = NodeRecord.from_dict(raw)
+            new = decode_record(name, data)
         else:
             self._watched_nodes.discard(name)
         old = self._records.get(name)

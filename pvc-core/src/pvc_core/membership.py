@@ -11,52 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from pvc_core import __version__
 from pvc_core.errors import InvalidRequest
 from pvc_core.log import get_logger
-from pvc_core.nodes import CoordinatorState, DaemonState, NodeRecord, PluginInfo
+from pvc_core.nodes import CoordinatorState, DaemonState, NodeRecord, PluginInfo, read_record, update_record
 from pvc_core.zk import paths
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
-
-
-def read_record(zk: ZkSession, name: str) -> tuple[NodeRecord, int] | None:
-    found = zk.get(paths.node(name))
-    if found is None:
-        return None
-    return _record(name, decode(found[0])), found[1].version
-
-
-def _record(name: str, data: Any) -> NodeRecord:
-    data = dict(data or {})
-    data.setdefault("name", name)
-    return NodeRecord.from_dict(data)
-
-
-def update_record(
-    zk: ZkSession,
-    name: str,
-    change: Callable[[NodeRecord], NodeRecord | None],
-    transaction_factory: Callable[[], Any] | None = None,
-) -> NodeRecord | None:
-    """Compare-and-set the node's record; ``change`` returns None to leave it as it is.
-
-    With ``transaction_factory`` (e.g. ``host.primary_transaction``) the write is made inside that
-    transaction, so its checks (the primary epoch) hold at the moment of the write.
-    """
-    result: list[NodeRecord] = []  # what was stored (or found unchanged), as a record
-
-    def on_record(data: Any) -> Any:
-        record = _record(name, data)
-        new = change(record)
-        result[:] = [record if new is None or new == record else new]
-        return None if new is None or new == record else new.to_dict()
-
-    zk.update_json(paths.node(name), on_record, f"node {name}'s record", transaction_factory)
-    return result[0] if result else None  # never called: the node has no record
 
 
 def boot_id() -> str:

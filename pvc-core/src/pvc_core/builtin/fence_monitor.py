@@ -38,15 +38,16 @@ from pvc_core.ha.decisions import (
     SelfFence,
 )
 from pvc_core.ha.decisions import Watch as NodeWatch
+from pvc_core.ha.executor import ActionExecutor
 from pvc_core.host import Host
 from pvc_core.log import get_logger
-from pvc_core.membership import update_record
-from pvc_core.nodes import CoordinatorState, DaemonState, DomainState, NodeRecord
-from pvc_core.roles.compute import ComputeDriver
+from pvc_core.nodes import CoordinatorState, DaemonState, DomainState, NodeRecord, update_record
+from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver
 from pvc_core.roles.fencing import FencingDriver, PowerState
 from pvc_core.vms import store
+from pvc_core.vms.capacity import read_capacities
 from pvc_core.vms.model import MIGRATING, Operation, VmRecord, VmState
-from pvc_core.vms.placement import NoPlacement, choose_node
+from pvc_core.vms.placement import NodeCapacity
 from pvc_core.zk import paths
 from pvc_core.zk.session import decode, encode
 
@@ -105,6 +106,7 @@ class FenceService:
         self._pending: list[Action] = []  # decided while the connection was suspended: carried out on resume
         self._bmc_state: dict[str, Any] = {}
         self._bmc_checked = 0.0
+        self.executor = ActionExecutor(self)
 
     # -- role ----------------------------------------------------------------------------------------------
 
@@ -157,17 +159,53 @@ class FenceService:
     # -- actions (dispatcher thread; fences in workers) ----------------------------------------------------
 
     def run(self, actions: list[Action]) -> None:
-        for action in actions:
-            if action.epoch != self.host.held_primary_epoch:
-                self.log.warning("stale_action_refused", action=type(action).__name__, target=action.node)
-                continue
-            if self.host.primary_epoch is None:  # suspended: the role may come back with this same epoch
-                self._pending.append(action)
-                continue
-            try:
-                self._carry_out(action)
-            except PvcError as exc:
-                self.log.warning("ha_action_failed", action=type(action).__name__, target=action.node, error=str(exc))
+        self.executor.run(actions)
+
+    # -- the world the executor acts on (pvc_core.ha.executor.HaWorld): ZooKeeper and the fencing driver ---
+
+    def held_epoch(self) -> int | None:
+        return self.host.held_primary_epoch
+
+    def acting(self) -> bool:
+        return self.host.primary_epoch is not None  # suspended: the role may come back with this same epoch
+
+    def defer(self, action: Action) -> None:
+        self._pending.append(action)
+
+    def refused(self, action: Action) -> None:
+        self.log.warning("stale_action_refused", action=type(action).__name__, target=action.node)
+
+    def failed(self, action: Action, error: PvcError) -> None:
+        self.log.warning("ha_action_failed", action=type(action).__name__, target=action.node, error=str(error))
+
+    def mark_dead(self, action: MarkDead) -> None:
+        self._mark(action.node, DaemonState.DEAD, f"no ZooKeeper session for {self.settings.dead_grace:g}s")
+        self.log.warning("node_dead", target=action.node, epoch=action.epoch)
+
+    def start_fence(self, action: Fence) -> None:
+        self.log.warning("fencing", target=action.node, attempt=action.attempt, epoch=action.epoch)
+        self.pool.submit(self._fence, action)
+
+    def raise_fault(self, action: Fault) -> None:
+        self.log.error("fault", target=action.node, message=action.message)
+        value = encode({"node": action.node, "message": action.message, "epoch": action.epoch, "at": time.time()})
+        transaction = self.host.primary_transaction()
+        if self.zk.exists(paths.fault(action.node)) is None:
+            self.zk.ensure(paths.FAULTS)
+            transaction.create(paths.fault(action.node), value)
+        else:
+            transaction.set_data(paths.fault(action.node), value)
+        self.zk.commit(transaction, f"raise a fault about {action.node}")
+
+    def clear_fault(self, action: ClearFault) -> None:
+        found = self.zk.exists(paths.fault(action.node))
+        if found is not None:
+            transaction = self.host.primary_transaction()
+            transaction.delete(paths.fault(action.node), version=found.version)
+            self.zk.commit(transaction, f"clear the fault about {action.node}")
+
+    def capacities(self, ignore: str) -> dict[str, NodeCapacity]:
+        return read_capacities(self.zk, ignore=ignore)
 
     def _count(self, node: str, confirmed: bool) -> None:
         """Add this fence attempt to the cluster's counts (what ``/metrics`` shows); never fails the fence."""
@@ -184,32 +222,6 @@ class FenceService:
             self.zk.update_json(paths.FENCE_COUNTS, count, "the fence counts", self.host.primary_transaction, 5)
         except PvcError as exc:  # the role moved, or ZooKeeper is away: the fence itself goes on
             self.log.warning("fence_not_counted", target=node, error=str(exc))
-
-    def _carry_out(self, action: Action) -> None:
-        if isinstance(action, MarkDead):
-            self._mark(action.node, DaemonState.DEAD, f"no ZooKeeper session for {self.settings.dead_grace:g}s")
-            self.log.warning("node_dead", target=action.node, epoch=action.epoch)
-        elif isinstance(action, Fence):
-            self.log.warning("fencing", target=action.node, attempt=action.attempt, epoch=action.epoch)
-            self.pool.submit(self._fence, action)
-        elif isinstance(action, Recover):
-            self._recover(action)
-        elif isinstance(action, Fault):
-            self.log.error("fault", target=action.node, message=action.message)
-            value = encode({"node": action.node, "message": action.message, "epoch": action.epoch, "at": time.time()})
-            transaction = self.host.primary_transaction()
-            if self.zk.exists(paths.fault(action.node)) is None:
-                self.zk.ensure(paths.FAULTS)
-                transaction.create(paths.fault(action.node), value)
-            else:
-                transaction.set_data(paths.fault(action.node), value)
-            self.zk.commit(transaction, f"raise a fault about {action.node}")
-        elif isinstance(action, ClearFault):
-            found = self.zk.exists(paths.fault(action.node))
-            if found is not None:
-                transaction = self.host.primary_transaction()
-                transaction.delete(paths.fault(action.node), version=found.version)
-                self.zk.commit(transaction, f"clear the fault about {action.node}")
 
     def _fence(self, action: Fence) -> None:
         """Worker thread: power the node off through its BMC; the result goes back to the dispatcher."""
@@ -269,7 +281,7 @@ class FenceService:
 
         update_record(self.zk, node, change, transaction_factory=self.host.primary_transaction)
 
-    def _recover(self, action: Recover) -> None:
+    def record_recovery(self, action: Recover) -> None:
         node = action.node
         # no VM may be placed there until an operator brings it back (pvc node ready)
         self._mark(
@@ -281,9 +293,8 @@ class FenceService:
             "pvc node ready brings it back",
             resources=functools.partial(resources_after_recovery, confirmed=action.confirmed),
         )
-        from pvc_core.client.cluster import Cluster
 
-        vms = Cluster(self.zk).vms
+    def vms_to_recover(self, node: str) -> list[VmRecord]:
         records = []
         for r in store.list_all(self.zk):
             migrating = r.state in MIGRATING and r.operation is not None
@@ -294,32 +305,27 @@ class FenceService:
                 records.append(r.with_(node=node))  # migrating *from* the fenced node: recover it like the others
             elif r.node == node and (r.running_expected or r.state in MIGRATING):
                 records.append(r)
-        stuck = []
-        for record in records:
-            try:
-                target = choose_node(record, vms.capacities(ignore=record.uuid), exclude=[node])
-            except NoPlacement as exc:
-                stuck.append(f"{record.name}: {exc}")
-                continue
-            operation = Operation(kind="start", node=target, started=time.time(), by=f"recovery by {self.host.node}")
+        return records
 
-            def moved(r: VmRecord, target: str = target, operation: Operation = operation) -> VmRecord | None:
-                from_fenced = r.node == node or (r.operation is not None and r.operation.node == node)
-                if not from_fenced:
-                    return None
-                return r.with_(
-                    state=VmState.START.value,
-                    node=target,
-                    last_node="",
-                    observed="",
-                    operation=operation,
-                    recovered_from=f"{node} ({action.reason}) at {time.strftime('%Y-%m-%d %H:%M:%S')}",
-                )
+    def move(self, vm: VmRecord, target: str, action: Recover) -> None:
+        node = action.node
+        operation = Operation(kind="start", node=target, started=time.time(), by=f"recovery by {self.host.node}")
 
-            store.update(self.zk, record.uuid, moved, transaction_factory=self.host.primary_transaction)
-            self.log.warning("vm_recovered", vm=record.name, source=node, target=target)
-        if stuck:
-            self._carry_out(Fault(node, action.epoch, f"could not place VMs of {node}: {'; '.join(stuck)}"))
+        def moved(r: VmRecord) -> VmRecord | None:
+            from_fenced = r.node == node or (r.operation is not None and r.operation.node == node)
+            if not from_fenced:
+                return None
+            return r.with_(
+                state=VmState.START.value,
+                node=target,
+                last_node="",
+                observed="",
+                operation=operation,
+                recovered_from=f"{node} ({action.reason}) at {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            )
+
+        store.update(self.zk, vm.uuid, moved, transaction_factory=self.host.primary_transaction)
+        self.log.warning("vm_recovered", vm=vm.name, source=node, target=target)
 
     def _back_to_source(self, record: VmRecord, source: str) -> None:
         def back(r: VmRecord) -> VmRecord | None:
@@ -386,7 +392,7 @@ class FenceService:
         compute = self.host.driver("compute")
         if not isinstance(compute, ComputeDriver):
             return
-        running = [uuid for uuid, state in compute.domains().items() if state in ("running", "paused", "blocked")]
+        running = [uuid for uuid, state in compute.domains().items() if state in RUNNING_STATES]
         self.log.error("self_fence", vms=len(running), interval=self.self_fence.interval)
         for uuid in running:
             try:

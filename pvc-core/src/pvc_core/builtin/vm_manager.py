@@ -27,9 +27,8 @@ from pvc_core.dispatch import WatchHandle
 from pvc_core.errors import PvcError
 from pvc_core.host import Host
 from pvc_core.log import get_logger
-from pvc_core.membership import update_record
-from pvc_core.nodes import DomainState, NodeRecord
-from pvc_core.roles.compute import ComputeDriver, ComputeError
+from pvc_core.nodes import DomainState, NodeRecord, update_record
+from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver, ComputeError
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, VmState
 from pvc_core.zk import paths
@@ -38,7 +37,7 @@ from pvc_core.zk.session import encode
 PVC_CONTRACT = ">=2.0,<3"
 
 PLUGIN = "builtin.vm-manager"
-RUNNING = ("running", "paused", "blocked", "pmsuspended")
+RUNNING = RUNNING_STATES
 
 
 class VmSettings(BaseModel):

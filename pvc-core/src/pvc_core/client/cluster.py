@@ -15,33 +15,11 @@ from pvc_core.ha.decisions import primary_cannot_fence_itself
 
 if TYPE_CHECKING:
     from pvc_core.client.vms import Vms
-from pvc_core.nodes import DaemonState, DomainState, NodeRecord
+from pvc_core.nodes import DaemonState, DomainState, NodeView, read_views
 from pvc_core.zk import paths, schema
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
-
-@dataclass(frozen=True)
-class NodeView:
-    """A node as an operator sees it: its record plus liveness and whether it is the primary."""
-
-    record: NodeRecord
-    alive: bool
-    is_primary: bool
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def daemon_state(self) -> str:
-        return self.record.daemon_state
-
-    @property
-    def coordinator_state(self) -> str:
-        return self.record.coordinator_state
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.record.to_dict() | {"alive": self.alive, "primary": self.is_primary}
+__all__ = ["Cluster", "ClusterStatus", "NodeView", "wait_for"]  # NodeView lives in pvc_core.nodes
 
 
 @dataclass(frozen=True)
@@ -127,19 +105,7 @@ class Cluster:
     def nodes(self) -> list[NodeView]:
         """Every node, in four round trips whatever the count (children, liveness, pipelined reads)."""
         self.require_initialised()
-        names = self.zk.children(paths.NODES)
-        alive = set(self.zk.children(paths.LIVENESS))
-        results = self.zk.get_many([*[paths.node(n) for n in names], paths.PRIMARY])
-        primary_found = results.pop()
-        primary = (decode(primary_found[0]) or {}).get("node") if primary_found else None
-        views = []
-        for name, found in zip(names, results, strict=True):
-            if found is None:
-                continue
-            data = decode(found[0]) or {}
-            data.setdefault("name", name)
-            views.append(NodeView(NodeRecord.from_dict(data), alive=name in alive, is_primary=name == primary))
-        return views
+        return read_views(self.zk)
 
     def node(self, name: str) -> NodeView:
         for view in self.nodes():
@@ -275,7 +241,7 @@ class Cluster:
     ) -> NodeView:
         from dataclasses import replace
 
-        from pvc_core.membership import update_record
+        from pvc_core.nodes import update_record
 
         view = self.node(name)
         if view.record.domain_state not in (goal, ask):

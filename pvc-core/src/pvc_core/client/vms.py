@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pvc_core.errors import Busy, InvalidRequest, NotFound, Timeout
-from pvc_core.nodes import DaemonState, DomainState
 from pvc_core.vms import store
 from pvc_core.vms.attachments import check_provided, complete, parse_network, parse_volume
+from pvc_core.vms.capacity import read_capacities
 from pvc_core.vms.model import (
     MIGRATING,
     MigrationMethod,
@@ -29,12 +29,12 @@ from pvc_core.vms.model import (
     VmState,
     VmVolume,
 )
-from pvc_core.vms.placement import NodeCapacity, capacities, choose_node, unfit_reason
+from pvc_core.vms.placement import NodeCapacity, choose_node, unfit_reason
 from pvc_core.vms.xml import parse_domain, rename_domain
 from pvc_core.zk import paths
 
 if TYPE_CHECKING:
-    from pvc_core.client.cluster import Cluster, NodeView
+    from pvc_core.client.cluster import Cluster
 
 ProgressFn = Callable[[str], None]
 VolumeSpec = str | Mapping[str, Any] | VmVolume
@@ -87,7 +87,8 @@ class Vms:
     # -- placement --------------------------------------------------------------------------------------------
 
     def capacities(self, ignore: str = "") -> dict[str, NodeCapacity]:
-        return capacities((_capacity(view) for view in self.cluster.nodes()), store.list_all(self.zk), ignore=ignore)
+        self.cluster.require_initialised()
+        return read_capacities(self.zk, ignore=ignore)
 
     def _check_nodes(self, names: Iterable[str]) -> None:
         known = {view.name for view in self.cluster.nodes()}
@@ -371,29 +372,6 @@ def _check_meta(selector: str | None, migration_method: str | None, max_downtime
         )
     if max_downtime_ms is not None and max_downtime_ms < 1:
         raise InvalidRequest("max downtime must be at least 1 ms")
-
-
-def _capacity(view: NodeView) -> NodeCapacity:
-    record = view.record
-    why = ""
-    if not view.alive or record.daemon_state != DaemonState.RUN:
-        why = f"not running (daemon state {record.daemon_state})"
-    elif record.domain_state not in (DomainState.READY, DomainState.UNFLUSH):
-        why = f"domain state {record.domain_state}"
-    elif "compute" not in record.drivers:
-        why = "has no compute driver"
-    elif "memory_total_mib" not in record.resources:
-        why = "has not reported its resources"
-    resources = record.resources
-    return NodeCapacity(
-        name=view.name,
-        ready=not why,
-        why_not=why,
-        memory_total_mib=int(resources.get("memory_total_mib", 0)),
-        memory_free_mib=int(resources.get("memory_free_mib", 0)),
-        load=float(resources.get("load", 0.0)),
-        attachments=record.attachments,
-    )
 
 
 def _transition(

@@ -2,8 +2,10 @@
 
 A scenario directory holds ``scenario.yaml`` (a description, the initial cluster, settings, timed events)
 and ``expected.log`` (what must happen, line by line). The runner steps virtual time (0.1 s), turns the
-simulated world into the same events pvcd gives the decision logic, carries out its actions with the same
-epoch checks, and after every step checks the safety invariants:
+simulated world into the same events pvcd gives the decision logic, and carries out its actions with
+pvcd's own executor (:class:`pvc_core.ha.executor.ActionExecutor`: the same epoch checks, the same
+recovery order, VMs placed by the real placement code) against the simulated world, and after every step
+checks the safety invariants:
 
 * never one VM running on two nodes;
 * never a VM started elsewhere before its node's fence was confirmed (or, where the policy allows, before
@@ -25,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from pvc_core.errors import PvcError
 from pvc_core.ha.decisions import (
     Action,
     ClearFault,
@@ -36,6 +39,9 @@ from pvc_core.ha.decisions import (
     Recover,
     SelfFence,
 )
+from pvc_core.ha.executor import ActionExecutor
+from pvc_core.vms.model import VmRecord, VmState
+from pvc_core.vms.placement import NodeCapacity, capacities
 
 STEP = 0.1
 
@@ -84,6 +90,8 @@ class Simulation:
     fence_seconds: float = 1.0
     fence_timeout: float = 5.0
     start_seconds: float = 0.5
+    node_memory_mib: int = 16384
+    vm_memory_mib: int = 512
     now: float = 0.0
     primary: str | None = None
     epoch: int = 0
@@ -212,41 +220,7 @@ class Simulation:
         return acting[0] if acting else None
 
     def _run(self, issuer: str, actions: list[Action]) -> None:
-        for action in actions:
-            if action.epoch != self.epoch:
-                self.say(f"{issuer}: refused stale {type(action).__name__} {action.node} (epoch {action.epoch})")
-                continue
-            if isinstance(action, MarkDead):
-                self.say(f"{issuer}: {action.node} is dead")
-            elif isinstance(action, Fence):
-                self._fence(issuer, action)
-            elif isinstance(action, Recover):
-                self._recover(issuer, action)
-            elif isinstance(action, Fault):
-                self.say(f"{issuer}: FAULT {action.message}")
-            elif isinstance(action, ClearFault):
-                self.say(f"{issuer}: fault on {action.node} cleared")
-
-    def _fence(self, issuer: str, action: Fence) -> None:
-        target = self.nodes[action.node]
-        if any(job.node == action.node for job in self.jobs):
-            raise InvariantViolation(f"{action.node} is fenced twice at once")
-        self.say(f"{issuer}: fence {action.node} (attempt {action.attempt}, epoch {action.epoch})")
-        if target.bmc == "ok":
-            job = FenceJob(
-                action.node, issuer, action.epoch, self.now + self.fence_seconds, True, "power off confirmed"
-            )
-        elif target.bmc == "already-off":
-            job = FenceJob(action.node, issuer, action.epoch, self.now + 0.2, True, "power status already off")
-        elif target.bmc == "wrong-password":
-            job = FenceJob(action.node, issuer, action.epoch, self.now + 0.2, False, "BMC refused the credentials")
-        elif target.bmc == "timeout":
-            job = FenceJob(
-                action.node, issuer, action.epoch, self.now + self.fence_timeout, False, "ipmitool timed out"
-            )
-        else:
-            job = FenceJob(action.node, issuer, action.epoch, self.now + self.fence_timeout, False, "BMC unreachable")
-        self.jobs.append(job)
+        ActionExecutor(SimWorld(self, issuer)).run(actions)
 
     def _finish_fences(self) -> None:
         for job in [j for j in self.jobs if j.done_at <= self.now + 1e-9]:
@@ -268,31 +242,6 @@ class Simulation:
                 self.results.remove(job)
                 monitor = self.monitors[job.issuer]
                 self._run(job.issuer, monitor.fence_result(self.now, job.node, job.epoch, job.off, job.reason))
-
-    def _recover(self, issuer: str, action: Recover) -> None:
-        source = self.nodes[action.node]
-        allowed = self.settings.on_fence_failure == "recover-after-self-fence" and source.self_fenced
-        if not (source.fenced or allowed):
-            raise InvariantViolation(f"{issuer} recovers {action.node}'s VMs before its fence was confirmed")
-        self.recovered[action.node] = self.now
-        source.recorded_fenced = action.confirmed
-        state = "fenced" if action.confirmed else "not fenced, stopped by itself"
-        self.say(f"{issuer}: {action.node} {state} ({action.reason}); recovering its VMs")
-        for vm in sorted(v for v, home in self.vm_homes.items() if home == action.node):
-            targets = sorted(
-                (
-                    n
-                    for n in self.nodes.values()
-                    if n.connected and n.powered and not n.fenced and n.name != action.node
-                ),
-                key=lambda n: (len([v for v, h in self.vm_homes.items() if h == n.name]), n.name),
-            )
-            if not targets:
-                self.say(f"{issuer}: no node can take {vm}")
-                continue
-            self.vm_homes[vm] = targets[0].name
-            self.starts.append((self.now + self.start_seconds, vm, targets[0].name))
-            self.say(f"{issuer}: start {vm} on {targets[0].name}")
 
     def _finish_starts(self) -> None:
         for item in [s for s in self.starts if s[0] <= self.now + 1e-9]:
@@ -341,6 +290,91 @@ class Simulation:
         for vm, nodes in sorted(running.items()):
             self.say(f"end: {vm} {'on ' + nodes[0] if nodes else 'not running'}")
         return self.log
+
+
+class SimWorld:
+    """The simulated cluster as the executor's world (:class:`pvc_core.ha.executor.HaWorld`), for one issuer."""
+
+    def __init__(self, simulation: Simulation, issuer: str) -> None:
+        self.sim = simulation
+        self.issuer = issuer
+
+    def held_epoch(self) -> int | None:
+        return self.sim.epoch
+
+    def acting(self) -> bool:
+        return True  # the simulation only hands actions to a primary that is connected
+
+    def defer(self, action: Action) -> None:  # pragma: no cover - never asked (acting is always True)
+        raise InvariantViolation(f"{self.issuer} deferred {type(action).__name__} while acting")
+
+    def refused(self, action: Action) -> None:
+        self.sim.say(f"{self.issuer}: refused stale {type(action).__name__} {action.node} (epoch {action.epoch})")
+
+    def failed(self, action: Action, error: PvcError) -> None:
+        self.sim.say(f"{self.issuer}: {type(action).__name__} {action.node} failed: {error}")
+
+    def mark_dead(self, action: MarkDead) -> None:
+        self.sim.say(f"{self.issuer}: {action.node} is dead")
+
+    def start_fence(self, action: Fence) -> None:
+        sim, issuer = self.sim, self.issuer
+        target = sim.nodes[action.node]
+        if any(job.node == action.node for job in sim.jobs):
+            raise InvariantViolation(f"{action.node} is fenced twice at once")
+        sim.say(f"{issuer}: fence {action.node} (attempt {action.attempt}, epoch {action.epoch})")
+        if target.bmc == "ok":
+            job = FenceJob(action.node, issuer, action.epoch, sim.now + sim.fence_seconds, True, "power off confirmed")
+        elif target.bmc == "already-off":
+            job = FenceJob(action.node, issuer, action.epoch, sim.now + 0.2, True, "power status already off")
+        elif target.bmc == "wrong-password":
+            job = FenceJob(action.node, issuer, action.epoch, sim.now + 0.2, False, "BMC refused the credentials")
+        elif target.bmc == "timeout":
+            job = FenceJob(action.node, issuer, action.epoch, sim.now + sim.fence_timeout, False, "ipmitool timed out")
+        else:
+            job = FenceJob(action.node, issuer, action.epoch, sim.now + sim.fence_timeout, False, "BMC unreachable")
+        sim.jobs.append(job)
+
+    def record_recovery(self, action: Recover) -> None:
+        source = self.sim.nodes[action.node]
+        allowed = self.sim.settings.on_fence_failure == "recover-after-self-fence" and source.self_fenced
+        if not (source.fenced or allowed):
+            raise InvariantViolation(f"{self.issuer} recovers {action.node}'s VMs before its fence was confirmed")
+        self.sim.recovered[action.node] = self.sim.now
+        source.recorded_fenced = action.confirmed
+        state = "fenced" if action.confirmed else "not fenced, stopped by itself"
+        self.sim.say(f"{self.issuer}: {action.node} {state} ({action.reason}); recovering its VMs")
+
+    def _record(self, vm: str, node: str) -> VmRecord:
+        return VmRecord(uuid=vm, name=vm, state=VmState.START.value, node=node, memory_mib=self.sim.vm_memory_mib)
+
+    def vms_to_recover(self, node: str) -> list[VmRecord]:
+        return [self._record(vm, home) for vm, home in sorted(self.sim.vm_homes.items()) if home == node]
+
+    def capacities(self, ignore: str) -> dict[str, NodeCapacity]:
+        sim = self.sim
+        nodes = []
+        for node in sim.nodes.values():
+            why = ""
+            if not (node.connected and node.powered):
+                why = "not running"
+            elif node.fenced or node.recorded_fenced:
+                why = "domain state flushed"
+            nodes.append(
+                NodeCapacity(node.name, not why, why, memory_total_mib=sim.node_memory_mib, memory_free_mib=0, load=0.0)
+            )
+        return capacities(nodes, [self._record(vm, home) for vm, home in sim.vm_homes.items()], ignore=ignore)
+
+    def move(self, vm: VmRecord, target: str, action: Recover) -> None:
+        self.sim.vm_homes[vm.name] = target
+        self.sim.starts.append((self.sim.now + self.sim.start_seconds, vm.name, target))
+        self.sim.say(f"{self.issuer}: start {vm.name} on {target}")
+
+    def raise_fault(self, action: Fault) -> None:
+        self.sim.say(f"{self.issuer}: FAULT {action.message}")
+
+    def clear_fault(self, action: ClearFault) -> None:
+        self.sim.say(f"{self.issuer}: fault on {action.node} cleared")
 
 
 def load(directory: Path) -> tuple[dict[str, Any], Simulation]:

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from pvc_core.vms.devices import DomainSecret
 
 
+# The domain states (as ``domains()`` and ``state()`` report them) in which a guest runs, or holds its
+# memory and may run again at any moment: PVC treats a VM in any of them as running on that node.
+RUNNING_STATES = frozenset({"running", "paused", "blocked", "pmsuspended"})
+
+
 class ComputeError(PvcError):
     """The hypervisor refused or failed an action; the message is its reason, in one line."""
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from pvc_core.roles.compute import ComputeDriver, ComputeError
+from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver, ComputeError
 
-RUNNING = ("running", "blocked", "paused")
+RUNNING = RUNNING_STATES
 MakeDriver = Callable[[str], ComputeDriver]
 MakeXml = Callable[[str, str], str]
 
