@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pvc_core.builtin.fence_monitor import resources_after_recovery
+from pvc_core.builtin.ha_world import resources_after_recovery
 
 PUBLISHED = {
     "cpus": 8,

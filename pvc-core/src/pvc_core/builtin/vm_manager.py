@@ -4,7 +4,8 @@ Clients write a VM's desired state (and take its operation lock); the node that 
 ``/placement/NODE`` index entry) reconciles towards it with its compute driver, in worker threads, and
 writes back what it observed, clearing the lock when the VM settles. The source node of a migration is the
 one that runs the VM: it migrates it out (live, or shut down here and started there, as the VM's migration
-method allows). The same node drives its own flush (``pvc node flush``) and return to ready.
+method allows). A node's flush and return to ready are ``builtin.node-flush``'s; console requests are
+``builtin.vm-console``'s.
 
 Hypervisor-agnostic: every hypervisor action goes through the ``compute`` role. Without a compute driver
 the plugin stays idle.
@@ -16,18 +17,15 @@ import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from pvc_core import hookimpl
+from pvc_core.builtin.vm_settings import SECTION, VmSettings, vm_settings
 from pvc_core.config import ConfigSection
 from pvc_core.dispatch import WatchHandle
 from pvc_core.errors import PvcError
 from pvc_core.host import Host
 from pvc_core.log import get_logger
-from pvc_core.nodes import DomainState, NodeRecord, update_record
 from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver, ComputeError
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, VmState
@@ -38,20 +36,6 @@ PVC_CONTRACT = ">=2.0,<3"
 
 PLUGIN = "builtin.vm-manager"
 RUNNING = RUNNING_STATES
-
-
-class VmSettings(BaseModel):
-    """The ``vms`` section of the node config."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    workers: int = Field(4, ge=1, le=64, description="VM operations this node runs at once.")
-    shutdown_timeout: float = Field(120.0, gt=0, description="Seconds a guest has to power off on ACPI.")
-    migration_timeout: float = Field(300.0, gt=0, description="Seconds one live migration may take.")
-    flush_parallel: int = Field(2, ge=1, le=32, description="VMs a flush moves at once.")
-    resync_interval: float = Field(10.0, gt=0, description="Seconds between full checks of this node's VMs.")
-    prepare_timeout: float = Field(
-        60.0, gt=0, description="Seconds a migration's destination has to prepare the VM (pvc_vm_prepare)."
-    )
 
 
 class VmManager:
@@ -67,9 +51,7 @@ class VmManager:
         self._busy: set[str] = set()
         self._dirty: set[str] = set()
         self._watched: dict[str, WatchHandle] = {}
-        self._consoles: set[str] = set()
         self._prepared_in: set[str] = set()  # VMs prepared here for an incoming migration not yet running here
-        self._flush_thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -77,7 +59,6 @@ class VmManager:
     def start(self) -> None:
         self.pool.submit(self.adopt)  # hypervisor calls stay off the dispatcher thread
         self.host.watches.children(paths.placement(self.node), "vm placement", self.on_placement)
-        self.host.watches.children(paths.console_requests(self.node), "vm console", self.on_console_requests)
         self.host.call_later(self.settings.resync_interval, "vm resync", self.resync)
 
     def stop(self) -> None:
@@ -111,35 +92,6 @@ class VmManager:
         for uuid in set(self._watched) - current:
             self._watched.pop(uuid).cancel()
             self.schedule(uuid)  # it left this node: as the migration source there may be work to do
-
-    def on_console_requests(self, names: list[str]) -> None:
-        for name in names:
-            with self._lock:
-                if name in self._consoles:
-                    continue
-                self._consoles.add(name)
-            threading.Thread(target=self._serve_console, args=(name,), name=f"pvc-console-{name}", daemon=True).start()
-
-    def _serve_console(self, name: str) -> None:
-        """Answer one console request; for ``follow``, keep appending until the client removes it."""
-        path = f"{paths.console_requests(self.node)}/{name}"
-        uuid = name.split(".", 1)[0]
-        try:
-            request = self.zk.get_json(path) or {}
-            lines, follow = int(request.get("lines", 50)), bool(request.get("follow", False))
-            chunk = self.driver.console(uuid, lines)
-            sequence = 1
-            self.zk.set(path, encode({"sequence": sequence, "lines": chunk.lines, "node": self.node}))
-            while follow and not self._stopping.wait(0.5) and self.zk.exists(path) is not None:
-                chunk = self.driver.console(uuid, lines, chunk.offset)
-                if chunk.lines:
-                    sequence += 1
-                    self.zk.set(path, encode({"sequence": sequence, "lines": chunk.lines, "node": self.node}))
-        except PvcError as exc:  # the client went away (its ephemeral request with it), or ZooKeeper did
-            self.log.debug("console_request_ended", request=name, reason=str(exc))
-        finally:
-            with self._lock:
-                self._consoles.discard(name)
 
     def _on_vm_change(self, uuid: str, _data: bytes | None, _stat: Any) -> None:
         self.schedule(uuid)
@@ -420,88 +372,6 @@ class VmManager:
         resources = found.get("resources", {})
         return resources if isinstance(resources, dict) else {}
 
-    # -- flush and ready ------------------------------------------------------------------------------------
-
-    def on_node_changed(self, new: NodeRecord) -> None:
-        idle = self._flush_thread is None or not self._flush_thread.is_alive()
-        if new.domain_state in (DomainState.FLUSH, DomainState.UNFLUSH) and idle:
-            work = self.flush if new.domain_state == DomainState.FLUSH else self.unflush
-            self._flush_thread = threading.Thread(target=work, name=f"pvc-{new.domain_state}", daemon=True)
-            self._flush_thread.start()
-
-    def _domain_state(self, state: DomainState, reason: str) -> None:
-        update_record(self.zk, self.node, lambda r: replace(r, domain_state=state.value, domain_state_reason=reason))
-
-    def _still(self, state: DomainState) -> bool:
-        found = self.zk.get_json(paths.node(self.node)) or {}
-        return bool(found.get("domain_state") == state.value) and not self._stopping.is_set()
-
-    def _move_all(self, records: list[VmRecord], target: str | None, flushed_from: str) -> list[str]:
-        """Migrate the VMs, ``flush_parallel`` at a time; return why those that did not move stayed."""
-        from pvc_core.client.cluster import Cluster
-
-        vms = Cluster(self.zk).vms
-        stayed: list[str] = []
-        pending = list(records)
-        moving: list[str] = []
-        while (pending or moving) and not self._stopping.is_set():
-            while pending and len(moving) < self.settings.flush_parallel:
-                record = pending.pop(0)
-                try:
-                    vms.migrate(record.uuid, target)
-                    store.update(self.zk, record.uuid, lambda r: r.with_(flushed_from=flushed_from))
-                    moving.append(record.uuid)
-                except PvcError as exc:
-                    stayed.append(f"{record.name}: {exc}")
-            time.sleep(0.1)
-            for uuid in list(moving):
-                try:
-                    current = store.read(self.zk, uuid)[0]
-                except PvcError:
-                    moving.remove(uuid)
-                    continue
-                if current.operation is None and current.state not in MIGRATING:
-                    moving.remove(uuid)
-                    if current.failure_reason and current.node == self.node and target is None:
-                        stayed.append(f"{current.name}: {current.failure_reason}")
-        return stayed
-
-    def flush(self) -> None:
-        log = self.log.bind(action="flush")
-        log.info("flush_started")
-        records = [r for r in store.list_all(self.zk) if r.node == self.node and r.state == VmState.START]
-        stayed = self._move_all(records, None, self.node)
-        if self._still(DomainState.FLUSH):
-            self._domain_state(DomainState.FLUSHED, "; ".join(stayed))
-        log.info("flush_done", stayed=len(stayed))
-
-    def unflush(self) -> None:
-        log = self.log.bind(action="ready")
-        records = [
-            r
-            for r in store.list_all(self.zk)
-            if r.flushed_from == self.node and r.state == VmState.START and r.node != self.node
-        ]
-        stayed = self._move_all(records, self.node, "")
-        for record in records:
-            store.update(self.zk, record.uuid, lambda r: r.with_(flushed_from=""))
-        if self._still(DomainState.UNFLUSH):
-            self._domain_state(DomainState.READY, "; ".join(stayed))
-            self.autostart()
-        log.info("ready", returned=len(records) - len(stayed))
-
-    def autostart(self) -> None:
-        """Start this node's stopped VMs marked autostart (the node just became ready)."""
-        from pvc_core.client.cluster import Cluster
-
-        vms = Cluster(self.zk).vms
-        for record in store.list_all(self.zk):
-            if record.node == self.node and record.autostart and record.state == VmState.STOP:
-                try:
-                    vms.start(record.uuid, self.node)
-                except PvcError as exc:
-                    self.log.warning("autostart_failed", vm=record.name, error=str(exc))
-
 
 def _manager(host: Host) -> VmManager | None:
     manager = host.state.get(PLUGIN)
@@ -510,7 +380,7 @@ def _manager(host: Host) -> VmManager | None:
 
 @hookimpl
 def pvc_config_sections() -> list[ConfigSection]:
-    return [ConfigSection("vms", VmSettings)]
+    return [ConfigSection(SECTION, VmSettings)]
 
 
 @hookimpl
@@ -519,7 +389,7 @@ def pvc_daemon_start(host: Host) -> None:
     if not isinstance(driver, ComputeDriver):
         get_logger(node=host.node, plugin=PLUGIN).info("no_compute_driver")
         return
-    manager = VmManager(host, driver, host.config.section("vms"))
+    manager = VmManager(host, driver, vm_settings(host))
     host.state[PLUGIN] = manager
     manager.start()
 
@@ -542,10 +412,3 @@ def pvc_daemon_stop(host: Host) -> None:
     manager = _manager(host)
     if manager is not None:
         manager.stop()
-
-
-@hookimpl
-def pvc_node_changed(host: Host, name: str, new: NodeRecord | None) -> None:
-    manager = _manager(host)
-    if manager is not None and new is not None and name == host.node:
-        manager.on_node_changed(new)

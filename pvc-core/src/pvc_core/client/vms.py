@@ -9,43 +9,33 @@ is stale and is taken over.
 from __future__ import annotations
 
 import builtins
-import getpass
-import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pvc_core.errors import Busy, InvalidRequest, NotFound, Timeout
-from pvc_core.vms import store
+from pvc_core.errors import InvalidRequest, NotFound
+from pvc_core.vms import requests, store
 from pvc_core.vms.attachments import check_provided, complete, parse_network, parse_volume
 from pvc_core.vms.capacity import read_capacities
 from pvc_core.vms.model import (
-    MIGRATING,
     MigrationMethod,
-    NodeSelector,
-    Operation,
     VmNetwork,
     VmRecord,
     VmState,
     VmVolume,
 )
-from pvc_core.vms.placement import NodeCapacity, choose_node, unfit_reason
+from pvc_core.vms.placement import NodeCapacity, choose_node
+from pvc_core.vms.requests import ProgressFn, wait_settled
 from pvc_core.vms.xml import parse_domain, rename_domain
 from pvc_core.zk import paths
 
 if TYPE_CHECKING:
     from pvc_core.client.cluster import Cluster
 
-ProgressFn = Callable[[str], None]
+__all__ = ["NetworkSpec", "ProgressFn", "Vms", "VolumeSpec", "wait_settled"]
+
 VolumeSpec = str | Mapping[str, Any] | VmVolume
 NetworkSpec = str | Mapping[str, Any] | VmNetwork
-
-
-def _who() -> str:
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except Exception:  # noqa: BLE001 - only a label
-        return "?"
 
 
 class Vms:
@@ -118,7 +108,7 @@ class Vms:
         domain = parse_domain(xml)
         limit, tags = tuple(limit), tuple(dict.fromkeys(tags))
         self._check_nodes([*limit, *([target] if target else [])])
-        _check_meta(selector, migration_method, max_downtime_ms)
+        requests.check_meta(selector, migration_method, max_downtime_ms)
         attached_volumes, attached_networks = self._attachments(volumes, networks)
         record = VmRecord(
             uuid=domain.uuid,
@@ -193,7 +183,7 @@ class Vms:
         migration_method: str | None = None,
         max_downtime_ms: int | None = None,
     ) -> VmRecord:
-        _check_meta(selector, migration_method, max_downtime_ms)
+        requests.check_meta(selector, migration_method, max_downtime_ms)
         if limit is not None:
             limit = tuple(limit)
             self._check_nodes(limit)
@@ -226,7 +216,7 @@ class Vms:
         record = store.read(self.zk, uuid)[0]
         if record.state not in (VmState.STOP, VmState.DISABLE, VmState.FAIL) or record.observed == "running":
             raise InvalidRequest(f"VM {name} is in state {record.state}; stop it before removing it")
-        self._check_not_busy(record)
+        requests.check_not_busy(record, requests.alive_nodes(self.zk))
         return store.remove(self.zk, uuid)
 
     def tag(self, name: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> VmRecord:
@@ -240,33 +230,13 @@ class Vms:
 
     # -- state changes ----------------------------------------------------------------------------------------
 
-    def _alive(self) -> set[str]:
-        return set(self.zk.children(paths.LIVENESS))
-
-    def _check_not_busy(self, record: VmRecord, alive: set[str] | None = None) -> None:
-        operation = record.operation
-        if operation is None:
-            return
-        if operation.node in (alive if alive is not None else self._alive()):
-            since = time.strftime("%H:%M:%S", time.localtime(operation.started))
-            raise Busy(
-                f"VM {record.name} is busy: {operation.kind} in progress on {operation.node} since {since}; "
-                "wait for it or retry later"
-            )
-
     def set_state(self, name: str, state: VmState, target: str | None = None) -> VmRecord:
         """Ask for a new state; the node that must act is chosen here and takes the operation lock."""
         uuid = store.resolve(self.zk, name)
         if target:
             self._check_nodes([target])
-        alive = self._alive()
-        table = self.capacities(ignore=uuid)
-
-        def change(record: VmRecord) -> VmRecord | None:
-            self._check_not_busy(record, alive)
-            return _transition(record, state, target, table, alive)
-
-        return store.update(self.zk, uuid, change)
+        self.cluster.require_initialised()
+        return requests.request(self.zk, uuid, state, target)
 
     def start(self, name: str, target: str | None = None) -> VmRecord:
         return self.set_state(name, VmState.START, target)
@@ -291,8 +261,11 @@ class Vms:
 
     def move(self, name: str, target: str | None = None) -> VmRecord:
         """Migrate for good: the VM's last node is forgotten, so unmigrate does not bring it back."""
-        record = self.migrate(name, target)
-        return store.update(self.zk, record.uuid, lambda r: r.with_(last_node=""))
+        uuid = store.resolve(self.zk, name)
+        if target:
+            self._check_nodes([target])
+        self.cluster.require_initialised()
+        return requests.request(self.zk, uuid, VmState.MIGRATE, target, forget_last=True)
 
     # -- console ----------------------------------------------------------------------------------------------
 
@@ -308,7 +281,7 @@ class Vms:
         record = store.read(self.zk, store.resolve(self.zk, name))[0]
         if not record.node:
             raise InvalidRequest(f"VM {record.name} has no node")
-        if record.node not in self._alive():
+        if record.node not in requests.alive_nodes(self.zk):
             raise InvalidRequest(f"node {record.node}, which holds VM {record.name}, is not running")
         path = f"{paths.console_requests(record.node)}/{record.uuid}.{secrets.token_hex(4)}"
         self.zk.ensure(paths.console_requests(record.node))
@@ -335,98 +308,3 @@ class Vms:
         """Wait until the VM's operation is over; raise with the reason if it ended in ``fail``."""
         uuid = store.resolve(self.zk, name)
         return wait_settled(lambda: store.read(self.zk, uuid)[0], timeout, progress)
-
-
-def wait_settled(
-    read: Callable[[], VmRecord], timeout: float, progress: ProgressFn | None = None, interval: float = 0.1
-) -> VmRecord:
-    """Read the VM until its operation is over (whatever the transport ``read`` goes through); raise with
-    the reason if it ended in ``fail`` or settled with a failure reason."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        record = read()
-        line = f"{record.name}: {record.state} on {record.node or '-'}" + (
-            f" ({record.operation.kind} in progress)" if record.operation else ""
-        )
-        if progress is not None and line != last:
-            progress(line)
-            last = line
-        if record.operation is None and record.state not in MIGRATING and record.state != VmState.RESTART:
-            if record.state == VmState.FAIL:
-                raise InvalidRequest(f"VM {record.name} failed: {record.failure_reason or 'no reason given'}")
-            if record.failure_reason and record.state == VmState.START and record.observed == "running":
-                raise InvalidRequest(f"VM {record.name}: {record.failure_reason}")
-            return record
-        if time.monotonic() > deadline:
-            raise Timeout(f"timed out after {timeout:g}s waiting for VM {record.name} ({line})")
-        time.sleep(interval)
-
-
-def _check_meta(selector: str | None, migration_method: str | None, max_downtime_ms: int | None) -> None:
-    if selector and selector not in {s.value for s in NodeSelector}:
-        raise InvalidRequest(f"unknown node selector '{selector}' (one of {', '.join(s.value for s in NodeSelector)})")
-    if migration_method is not None and migration_method not in {m.value for m in MigrationMethod}:
-        raise InvalidRequest(
-            f"unknown migration method '{migration_method}' (one of {', '.join(m.value for m in MigrationMethod)})"
-        )
-    if max_downtime_ms is not None and max_downtime_ms < 1:
-        raise InvalidRequest("max downtime must be at least 1 ms")
-
-
-def _transition(
-    record: VmRecord, state: VmState, target: str | None, table: dict[str, NodeCapacity], alive: set[str]
-) -> VmRecord | None:
-    """The record after asking for ``state``, with the operation lock for the node that must act."""
-    now, by = time.time(), _who()
-
-    def locked(new: VmRecord, kind: str, executor: str) -> VmRecord:
-        operation = Operation(kind=kind, node=executor, started=now, by=by) if executor in alive else None
-        return new.with_(failure_reason="", operation=operation)
-
-    if state == VmState.START:
-        if record.state == VmState.START and record.observed == "running":
-            if target and target != record.node:
-                raise InvalidRequest(
-                    f"VM {record.name} already runs on {record.node}; use 'pvc vm migrate --target {target}' to move it"
-                )
-            return None  # already running
-        node = target or record.node
-        home = table.get(node)
-        why = unfit_reason(record, home) if home is not None else "unknown node"
-        if why:
-            if target:
-                raise InvalidRequest(f"cannot start VM {record.name} on {target}: {why}", field="target")
-            node = choose_node(record, table)
-        return locked(record.with_(state=VmState.START.value, node=node), "start", node)
-    if state in (VmState.SHUTDOWN, VmState.STOP, VmState.DISABLE, VmState.RESTART):
-        if state != VmState.RESTART and record.state == state:
-            return None
-        if state == VmState.RESTART and record.state != VmState.START:
-            raise InvalidRequest(f"VM {record.name} is in state {record.state}; only a started VM can restart")
-        return locked(record.with_(state=state.value), state.value, record.node)
-    if state in (VmState.MIGRATE, VmState.UNMIGRATE):
-        if record.state != VmState.START:
-            raise InvalidRequest(f"VM {record.name} is in state {record.state}; only a started VM can migrate")
-        if state == VmState.UNMIGRATE:
-            if not record.last_node:
-                raise InvalidRequest(f"VM {record.name} has no previous node to return to")
-            destination = record.last_node
-            home = table.get(destination)
-            if home is None or not home.ready:
-                raise InvalidRequest(f"cannot unmigrate VM {record.name} to {destination}: not ready")
-            new = record.with_(state=VmState.UNMIGRATE.value, node=destination, last_node="")
-        else:
-            if target == record.node:
-                raise InvalidRequest(f"VM {record.name} already runs on {target}")
-            if target:
-                home = table.get(target)
-                why = unfit_reason(record, home) if home is not None else "unknown node"
-                if why:
-                    raise InvalidRequest(f"cannot migrate VM {record.name} to {target}: {why}", field="target")
-                destination = target
-            else:
-                destination = choose_node(record, table, exclude=[record.node])
-            new = record.with_(state=VmState.MIGRATE.value, node=destination, last_node=record.node)
-        return locked(new, new.state, record.node)
-    raise InvalidRequest(f"cannot ask for state '{state}'")

@@ -33,7 +33,10 @@ BUILTIN_PREFIX = "builtin."
 BUILTINS: dict[str, str] = {
     "builtin.host-resources": "pvc_core.builtin.host_resources",
     "builtin.fence-monitor": "pvc_core.builtin.fence_monitor",
+    "builtin.self-fence": "pvc_core.builtin.self_fence",
     "builtin.vm-manager": "pvc_core.builtin.vm_manager",
+    "builtin.vm-console": "pvc_core.builtin.vm_console",
+    "builtin.node-flush": "pvc_core.builtin.node_flush",
 }
 
 
