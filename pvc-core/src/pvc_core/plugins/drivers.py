@@ -12,24 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from pvc_core import contract
 from pvc_core.errors import PluginError
-from pvc_core.roles import ROLES, Driver, NetworkDriver
-from pvc_core.roles.compute import ComputeDriver
-from pvc_core.roles.dns import DnsDriver
-from pvc_core.roles.fencing import FencingDriver
-from pvc_core.roles.storage import StorageDriver
+from pvc_core.roles import LISTED_ROLES, ROLE_CLASSES, ROLES, Driver, NetworkDriver
 
 if TYPE_CHECKING:
     from pvc_core.config import ConfigSection, DriversConfig
     from pvc_core.host import Host
     from pvc_core.zk.schema import Schema
-
-ROLE_CLASSES: dict[str, type[Driver]] = {
-    "compute": ComputeDriver,
-    "storage": StorageDriver,
-    "fencing": FencingDriver,
-    "network": NetworkDriver,
-    "dns": DnsDriver,
-}
 
 
 def installed_drivers(role: str) -> list[str]:
@@ -79,8 +67,10 @@ class Drivers:
         self.networks: dict[str, NetworkDriver] = {}
 
     def resolve(self, config: DriversConfig) -> list[ConfigSection]:
-        wanted = [(role, getattr(config, role)) for role in ("compute", "storage", "fencing", "dns")]
-        wanted += [("network", name) for name in config.network]
+        wanted = []
+        for role in ROLE_CLASSES:
+            chosen = getattr(config, role)
+            wanted += [(role, name) for name in chosen] if role in LISTED_ROLES else [(role, chosen)]
         for role, name in wanted:
             if name:
                 self.classes[(role, name)] = load_driver_class(role, name)

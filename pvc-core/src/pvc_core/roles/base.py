@@ -11,14 +11,12 @@ if TYPE_CHECKING:
     from pvc_core.host import Host
     from pvc_core.zk.schema import Schema
 
-# role name -> the entry-point group its drivers register in
-ROLES: dict[str, str] = {
-    "compute": "pvc.drivers.compute",
-    "storage": "pvc.drivers.storage",
-    "fencing": "pvc.drivers.fencing",
-    "network": "pvc.drivers.network",
-    "dns": "pvc.drivers.dns",
-}
+DRIVER_GROUP_PREFIX = "pvc.drivers."
+
+
+def driver_group(role: str) -> str:
+    """The entry-point group a role's drivers register in: ``pvc.drivers.<role>``."""
+    return DRIVER_GROUP_PREFIX + role
 
 
 class Driver(ABC):
