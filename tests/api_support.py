@@ -58,9 +58,11 @@ def start_api(
     tls: dict[str, str] | None = None,
     plugins: list[str] | None = None,
     env: dict[str, str] | None = None,
+    sections: dict[str, Any] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
+    """A pvcapid on a free port; ``sections``: more top-level keys of pvcapid.yaml (plugin sections)."""
     port = free_port()
-    config = {
+    config: dict[str, Any] = {
         "listen": "127.0.0.1",
         "port": port,
         "zookeeper": zk_hosts,
@@ -71,6 +73,7 @@ def start_api(
         config["tls"] = tls
     if plugins:
         config["plugins"] = {"enable": plugins}
+    config.update(sections or {})
     path = tmp_path / "pvcapid.yaml"
     path.write_text(json.dumps(config))
     log = open(tmp_path / "pvcapid.log", "ab")  # noqa: SIM115 - handed to the child

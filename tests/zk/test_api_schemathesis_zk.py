@@ -1,5 +1,6 @@
 """schemathesis over the served OpenAPI document, against a real pvcapid on a real ZooKeeper with two
 compute nodes and a few VMs: no 5xx, and every status code, content type and body matches the document.
+pvcapid loads the template plugin, so a plugin's routes are in the document and held to it too.
 Bounded: a fixed seed, one worker, a 60 s budget for the whole run (the coverage phase, then fuzzing repeated
 until the budget is spent); the full output is kept in the test's tmp_path as schemathesis.txt."""
 
@@ -7,9 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from api_support import KEY, Api
+import pytest
+from api_support import KEY, Api, start_api, stop_api
 from support import domain_xml
 
 from pvc_core.client import Cluster
@@ -18,9 +21,18 @@ SCHEMATHESIS = str(Path(sys.executable).with_name("st"))
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
+@pytest.fixture
+def api(tmp_path: Path, zk_hosts: str) -> Iterator[Api]:
+    process, port = start_api(tmp_path, zk_hosts, plugins=["template"])
+    yield Api(f"http://127.0.0.1:{port}/api/v1")
+    stop_api(process)
+
+
 def test_every_operation_answers_as_the_served_document_says(api: Api, running: Cluster, tmp_path: Path) -> None:
     for name in ("alpha", "beta"):
         running.vms.define(domain_xml(name), tags=("web",))
+    running.plugin_data("template").set("status", {"ok": True})
+    assert "/api/v1/plugins/template/hello" in api.call("GET", "/openapi.json")[1]["paths"]
     result = subprocess.run(
         [
             SCHEMATHESIS,

@@ -165,7 +165,7 @@ def test_a_plugin_contributes_api_routes_behind_the_key(tmp_path: Path, zk_hosts
     try:
         api = Api(f"http://127.0.0.1:{port}/api/v1")
         status, body, _ = api.call("GET", "/plugins/template/hello")
-        assert (status, body) == (200, {"greeting": "hello from the template plugin"})
+        assert (status, body) == (200, {"greeting": "hello", "nodes": 0})  # its section's default; no nodes
         status, err, _ = api.call("GET", "/plugins/template/hello", key=None)
         assert status == 401 and err["message"] == "a valid X-Api-Key header is required"
         # GET /plugins lists what pvcapid itself loaded, with its routes (no node runs it here)

@@ -3,6 +3,7 @@ and the OpenAPI document generated from the endpoint declarations in :mod:`pvc_a
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from pvc_api.keys import KeyRing
-from pvc_api.openapi import docs_page, document
+from pvc_api.openapi import PluginRoute, docs_page, document
 from pvc_api.registry import Endpoint, Registry, ResponseCache
 from pvc_api.tasks import Tasks
 from pvc_core.client import Cluster
@@ -142,7 +143,14 @@ def create_app(
             methods=[endpoint.method],
             strict_slashes=False,
         )
-    spec = document(registry)
+    for blueprint in extra_blueprints:
+
+        def require_key() -> Response | None:
+            return None if authorised() is not None else error(*UNAUTHORISED)
+
+        blueprint.before_request(require_key)
+        app.register_blueprint(blueprint, url_prefix=f"{PREFIX}/plugins/{blueprint.name}")
+    spec = document(registry, plugin_routes(app, [blueprint.name for blueprint in extra_blueprints]))
 
     @app.get(PREFIX + "/openapi.json")
     def openapi() -> Response:
@@ -163,14 +171,20 @@ def create_app(
             return error(404, "not_found", f"no task {task_id}")
         return jsonify(found)
 
-    for blueprint in extra_blueprints:
-
-        def require_key() -> Response | None:
-            return None if authorised() is not None else error(*UNAUTHORISED)
-
-        blueprint.before_request(require_key)
-        app.register_blueprint(blueprint, url_prefix=f"{PREFIX}/plugins/{blueprint.name}")
     return app
+
+
+def plugin_routes(app: Flask, blueprints: Sequence[str]) -> list[PluginRoute]:
+    """Every route the plugins' blueprints mounted, one per method, for the OpenAPI document."""
+    routes = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        blueprint = rule.endpoint.partition(".")[0]
+        if blueprint not in blueprints or rule.endpoint.endswith(".static"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            routes.append(PluginRoute(blueprint, method, rule.rule, rule.endpoint, inspect.getdoc(view) or ""))
+    return routes
 
 
 def _parse(model: type[BaseModel] | None, data: Any, where: str) -> BaseModel | None:

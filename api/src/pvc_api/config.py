@@ -1,12 +1,18 @@
-"""The API daemon's config: ``/etc/pvc/pvcapid.yaml`` (``--config`` or ``$PVCAPID_CONFIG`` override)."""
+"""The API daemon's config: ``/etc/pvc/pvcapid.yaml`` (``--config`` or ``$PVCAPID_CONFIG`` override).
+
+Like pvcd's node config: pvcapid's own keys are validated by :class:`ApiConfig`; every other top-level key
+must be the section of a plugin the file enables, validated against the model the plugin declares through
+``pvc_config_sections`` once it is loaded (:func:`validate_plugin_sections`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pvc_core.config import read_config_file
+from pvc_core.config import ConfigSection, read_config_file, validate_sections
 from pvc_core.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/pvc/pvcapid.yaml")
@@ -41,11 +47,21 @@ class ApiConfig(Strict):
     operation_timeout: float = Field(10.0, gt=0)
 
 
-def load(path: Path) -> ApiConfig:
+CORE_KEYS = frozenset(ApiConfig.model_fields)
+
+
+def load(path: Path) -> tuple[ApiConfig, dict[str, Any]]:
+    """pvcapid's own keys, validated, and the whole file (whose other keys are plugin sections)."""
     raw = read_config_file(path)
     try:
-        return ApiConfig.model_validate(raw)
+        config = ApiConfig.model_validate({key: value for key, value in raw.items() if key in CORE_KEYS})
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{path}: {key}: {first['msg']}") from exc
+    return config, raw
+
+
+def validate_plugin_sections(path: Path, raw: dict[str, Any], sections: list[ConfigSection]) -> dict[str, BaseModel]:
+    """Every non-core key against the sections the loaded plugins declared; an unknown key is refused."""
+    return validate_sections(path, raw, sections, core_keys=CORE_KEYS)

@@ -12,6 +12,7 @@ from pvc_api import models as m
 from pvc_api.registry import Registry, ResponseCache
 from pvc_core import __version__
 from pvc_core.client import Cluster
+from pvc_core.errors import NotFound
 
 api = Registry()
 route = api.route
@@ -306,6 +307,56 @@ def plugins(cluster: Cluster) -> list[dict[str, Any]]:
         base = there or {"version": here["version"] if here else "", "hooks": [], "nodes": []}
         listed.append({"name": name, **base, "api": here})
     return listed
+
+
+# -- plugins' data: what a plugin's pvc command reads and writes over the API ----------------------------
+
+_MISSING = object()
+
+
+@route(
+    "GET",
+    "/plugin-data/<plugin>",
+    "The keys under a plugin's data (its top-level keys, or those under ?key=)",
+    "plugins",
+    query=m.PluginDataQuery,
+    response={"type": "array", "items": {"type": "string"}},
+)
+def plugin_data_children(cluster: Cluster, plugin: str, query: m.PluginDataQuery) -> list[str]:
+    return cluster.plugin_data(plugin).children(query.key)
+
+
+@route("GET", "/plugin-data/<plugin>/<path:key>", "A value of a plugin's data", "plugins", response=m.PluginData)
+def plugin_data_get(cluster: Cluster, plugin: str, key: str) -> dict[str, Any]:
+    value = cluster.plugin_data(plugin).get(key, default=_MISSING)
+    if value is _MISSING:  # a stored null is a value; no znode is not
+        raise NotFound(f"plugin {plugin} has no data at key '{key}'")
+    return {"plugin": plugin, "key": key, "value": value}
+
+
+@route(
+    "PUT",
+    "/plugin-data/<plugin>/<path:key>",
+    "Store a value of a plugin's data (created with its parents)",
+    "plugins",
+    body=m.PluginValue,
+    response=m.PluginData,
+)
+def plugin_data_set(cluster: Cluster, plugin: str, key: str, body: m.PluginValue) -> dict[str, Any]:
+    cluster.plugin_data(plugin).set(key, body.value)
+    return {"plugin": plugin, "key": key, "value": body.value}
+
+
+@route(
+    "DELETE",
+    "/plugin-data/<plugin>/<path:key>",
+    "Remove a key of a plugin's data and every key under it",
+    "plugins",
+    response=m.PluginDataDeleted,
+)
+def plugin_data_delete(cluster: Cluster, plugin: str, key: str) -> dict[str, Any]:
+    cluster.plugin_data(plugin).delete(key)
+    return {"plugin": plugin, "key": key, "deleted": True}
 
 
 # -- what the task waits for when a long request did not ask to wait -------------------------------------

@@ -166,3 +166,23 @@ class LogQuery(Body):
 
 class Log(BaseModel):
     lines: list[str]
+
+
+class PluginValue(Body):
+    value: Any = Field(description="Any JSON value (stored as compact JSON, at most 512 KiB).")
+
+
+class PluginData(BaseModel):
+    plugin: str
+    key: str = Field(description="Relative to the plugin's data: status, volumes/vol1")
+    value: Any = Field(description="The JSON value stored at the key")
+
+
+class PluginDataDeleted(BaseModel):
+    plugin: str
+    key: str
+    deleted: bool
+
+
+class PluginDataQuery(Body):
+    key: str = Field("", description="List the keys under this one; empty for the plugin's top-level keys.")

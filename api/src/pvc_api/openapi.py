@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from pvc_api import models as m
-from pvc_api.registry import Endpoint, Registry
+from pvc_api.registry import VARIABLE, Endpoint, Registry, openapi_path
 from pvc_core import __version__
 from pvc_core.errors import Conflict, PvcError, Timeout, Unavailable
 
@@ -29,6 +31,9 @@ def _schema(target: Any, components: dict[str, Any]) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{target.__name__}"}
 
 
+BRACES = str.maketrans("", "", "{}")
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -38,7 +43,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
-        "operationId": f"{endpoint.method.lower()}{endpoint.path.replace('/', '_').replace('<', '').replace('>', '')}",
+        "operationId": f"{endpoint.method.lower()}{endpoint.openapi_path.replace('/', '_').translate(BRACES)}",
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
             for name in endpoint.path_params
@@ -77,12 +82,72 @@ def _error_statuses(endpoint: Endpoint) -> set[int]:
     return statuses
 
 
-def document(registry: Registry) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PluginRoute:
+    """One route of a plugin's blueprint, as pvcapid mounted it (the plugin declares no models: the
+    document says what every plugin route may answer)."""
+
+    blueprint: str  # its name: the routes are under /api/v1/plugins/<blueprint>
+    method: str
+    rule: str  # the Flask rule of the whole path: /api/v1/plugins/acme/volume/<int:size>
+    endpoint: str  # Flask's endpoint name: acme.volume
+    doc: str  # the view's docstring ("" when it has none)
+
+
+CONVERTER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer", "minimum": 0},
+    "float": {"type": "number", "minimum": 0},
+    "uuid": {"type": "string", "format": "uuid"},
+}
+
+
+def _plugin_operation(route: PluginRoute, operation_id: str, components: dict[str, Any]) -> dict[str, Any]:
+    error = _schema(m.Error, components)
+    lines = route.doc.strip().splitlines()
+    summary = lines[0].strip() if lines else f"{route.method} route of plugin {route.blueprint}"
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [f"plugin {route.blueprint}"],
+        "operationId": operation_id,
+        "parameters": [
+            {
+                "name": variable["name"],
+                "in": "path",
+                "required": True,
+                "schema": CONVERTER_SCHEMAS.get(variable["converter"] or "", {"type": "string", "minLength": 1}),
+            }
+            for variable in VARIABLE.finditer(route.rule)
+        ],
+        "security": [{"ApiKey": []}],
+        "responses": {
+            "200": _json({}, "success: JSON, as the plugin documents it"),
+            "401": _json(error, "no valid API key"),
+            "4XX": _json(error, "refused (a PvcError or an HTTP error the plugin raised)"),
+            str(PvcError.http_status): _json(error, "error"),
+            str(Unavailable.http_status): _json(error, "error"),
+        },
+    }
+    description = "\n".join(lines[1:]).strip()
+    if description:
+        operation["description"] = description
+    return operation
+
+
+def document(registry: Registry, plugin_routes: Sequence[PluginRoute] = ()) -> dict[str, Any]:
+    """The document: the declared endpoints, then every route of the plugins' blueprints."""
     components: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for endpoint in registry.endpoints:
         path = PREFIX if endpoint.path == "/" else PREFIX + endpoint.openapi_path
         paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, components)
+    operation_ids: set[str] = set()
+    for route in plugin_routes:
+        operation_id = f"{route.method.lower()}_{route.endpoint.replace('.', '_')}"
+        while operation_id in operation_ids:  # one view under two rules
+            operation_id += "_"
+        operation_ids.add(operation_id)
+        operation = _plugin_operation(route, operation_id, components)
+        paths.setdefault(openapi_path(route.rule), {})[route.method.lower()] = operation
     error = _schema(m.Error, components)
     paths[PREFIX + "/tasks/{task_id}"] = {
         "get": {

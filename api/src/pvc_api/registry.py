@@ -3,6 +3,7 @@ both generated from these declarations, so the document cannot drift from the co
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -10,6 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
+
+# a Flask rule's variable: <name>, <converter:name>, <converter(arguments):name>
+VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+
+
+def openapi_path(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: /vm/<name> and /data/<path:key> -> /vm/{name}, /data/{key}."""
+    return VARIABLE.sub(lambda variable: "{" + variable["name"] + "}", rule)
 
 
 @dataclass
@@ -32,11 +41,11 @@ class Endpoint:
 
     @property
     def openapi_path(self) -> str:
-        return self.path.replace("<", "{").replace(">", "}")
+        return openapi_path(self.path)
 
     @property
     def path_params(self) -> list[str]:
-        return [part[1:-1] for part in self.path.split("/") if part.startswith("<")]
+        return [variable["name"] for variable in VARIABLE.finditer(self.path)]
 
 
 @dataclass

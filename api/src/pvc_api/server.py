@@ -7,50 +7,73 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from pydantic import BaseModel
 
 from pvc_api.app import PREFIX, create_app
-from pvc_api.config import DEFAULT_PATH, ApiConfig, load
+from pvc_api.config import DEFAULT_PATH, ApiConfig, load, validate_plugin_sections
 from pvc_api.endpoints import api
 from pvc_api.keys import KeyRing, hash_key
+from pvc_core.api_context import ApiContext
 from pvc_core.client import Cluster
 from pvc_core.errors import PvcError
-from pvc_core.log import configure_logging
+from pvc_core.log import configure_logging, get_logger
 from pvc_core.plugins.hooks import Hooks
 from pvc_core.plugins.manager import PluginSet
 from pvc_core.zk.session import ZkSession
 
 
-def build_app(config: ApiConfig) -> Any:
-    """The WSGI app with its ZooKeeper session (call in the process that serves: sessions do not fork)."""
-    zk = ZkSession(config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout)
-    zk.start()
-    keys = KeyRing({key.name: key.hash for key in config.keys})
+@dataclass(frozen=True)
+class Loaded:
+    """What pvcapid reads before it serves: its config, the plugins it enables, their validated sections."""
+
+    config: ApiConfig
+    plugins: PluginSet
+    sections: dict[str, BaseModel]
+
+
+def load_all(path: Path) -> Loaded:
+    """Read pvcapid.yaml, load the plugins it enables and validate their sections (no ZooKeeper yet), so
+    that a bad file stops pvcapid with one line before gunicorn starts."""
+    config, raw = load(path)
     plugins = PluginSet()
     plugins.load(config.plugins.enable)
-    contributed = Hooks(plugins.pm).collect("pvc_api_blueprints")
+    declared = Hooks(plugins.pm).config_sections(plugins=config.plugins.enable)
+    return Loaded(config, plugins, validate_plugin_sections(path, raw, declared))
+
+
+def build_app(loaded: Loaded) -> Any:
+    """The WSGI app with its ZooKeeper session (call in the process that serves: sessions do not fork)."""
+    config = loaded.config
+    zk = ZkSession(config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout)
+    zk.start()
+    cluster = Cluster(zk)
+    keys = KeyRing({key.name: key.hash for key in config.keys})
+    context = ApiContext(cluster=cluster, sections=loaded.sections, log=get_logger(component="api"))
+    contributed = Hooks(loaded.plugins.pm).api_blueprints(context)
     blueprints = [bp for _, found in contributed for bp in found]
     routes: dict[str, list[str]] = {}
     for plugin, found in contributed:
         routes.setdefault(plugin, []).extend(f"{PREFIX}/plugins/{bp.name}" for bp in found)
-    loaded = {
+    loaded_plugins = {
         info.name: {"version": info.version, "hooks": list(info.hooks), "routes": routes.get(info.name, [])}
-        for info in plugins.info()
+        for info in loaded.plugins.info()
         if info.name in config.plugins.enable
     }
-    return create_app(Cluster(zk), keys, api, blueprints, loaded)
+    return create_app(cluster, keys, api, blueprints, loaded_plugins)
 
 
 class Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config: ApiConfig) -> None:
-        self.config_model = config
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
         super().__init__()
 
     def load_config(self) -> None:
-        config = self.config_model
+        config = self.loaded.config
         self.cfg.set("bind", f"{config.listen}:{config.port}")
         self.cfg.set("workers", 1)
         self.cfg.set("worker_class", "gthread")
@@ -68,7 +91,7 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set("keyfile", config.tls.key)
 
     def load(self) -> Any:
-        return build_app(self.config_model)
+        return build_app(self.loaded)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,11 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     configure_logging()
     try:
-        config = load(Path(args.config))
+        loaded = load_all(Path(args.config))
     except PvcError as exc:
         print(f"pvcapid: error: {exc}", file=sys.stderr)
         return 1
-    Server(config).run()
+    Server(loaded).run()
     return 0
 
 

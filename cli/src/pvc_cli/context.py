@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pvc_cli.connections import resolve
 
 if TYPE_CHECKING:
-    from pvc_core.client import Cluster
+    from pvc_core.client import ClusterClient
 
 
 class CliContext:
@@ -17,15 +17,15 @@ class CliContext:
         self.connection = connection
 
     @contextmanager
-    def cluster(self) -> Iterator[Cluster]:
+    def cluster(self) -> Iterator[ClusterClient]:
         """A client for the chosen connection, closed when the command is done: direct to ZooKeeper, or
-        through the API (the same calls, the same answers)."""
+        through the API (the same calls, the same answers: both satisfy :class:`ClusterClient`)."""
         target = resolve(self.connection)
         if target.api:
             from pvc_cli.remote import RemoteCluster
 
             remote = RemoteCluster(target.api, target.api_key(), target.timeout, target.cafile or None)
-            yield remote  # type: ignore[misc]
+            yield remote
             return
         from pvc_core.client import Cluster
 

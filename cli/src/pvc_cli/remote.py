@@ -17,8 +17,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pvc_core.client.cluster import ClusterStatus, NodeView, wait_for
+from pvc_core.client.plugin_data import check_key, check_plugin, encode_value
 from pvc_core.client.vms import NetworkSpec, VolumeSpec, wait_settled
-from pvc_core.errors import InvalidRequest, PvcError, Unavailable, error_class
+from pvc_core.errors import InvalidRequest, NotFound, PvcError, Unavailable, error_class
 from pvc_core.nodes import NodeRecord
 from pvc_core.vms.attachments import parse_network, parse_volume
 from pvc_core.vms.model import VmNetwork, VmRecord, VmVolume
@@ -128,6 +129,39 @@ class RemoteCluster:
             for p in self.call("GET", "/plugins")
             if p["nodes"]
         }
+
+    def plugin_data(self, plugin: str) -> RemotePluginData:
+        return RemotePluginData(self, plugin)
+
+
+class RemotePluginData:
+    """A plugin's data through pvcapid's ``/plugin-data`` endpoints; keys are checked here as over
+    ZooKeeper, so a bad one gets the same one-line error without a round trip."""
+
+    def __init__(self, cluster: RemoteCluster, plugin: str) -> None:
+        self.cluster = cluster
+        self.plugin = check_plugin(plugin)
+
+    def _url(self, key: str) -> str:
+        return f"/plugin-data/{_q(self.plugin)}/{urllib.parse.quote(check_key(key), safe='/')}"
+
+    def get(self, key: str) -> Any:
+        try:
+            return self.cluster.call("GET", self._url(key))["value"]
+        except NotFound:
+            return None
+
+    def set(self, key: str, value: Any) -> None:
+        encode_value(key, value)  # not JSON, or too big: refused before it is sent
+        self.cluster.call("PUT", self._url(key), {"value": value})
+
+    def delete(self, key: str) -> None:
+        self.cluster.call("DELETE", self._url(key))
+
+    def children(self, key: str = "") -> list[str]:
+        check_key(key, allow_empty=True)
+        found = self.cluster.call("GET", f"/plugin-data/{_q(self.plugin)}", query={"key": key or None})
+        return [str(name) for name in found]
 
 
 class RemoteVms:

@@ -184,14 +184,18 @@ def validate_core(path: Path, data: dict[str, Any]) -> NodeConfig:
         raise ConfigError(_one_line(path, "", exc)) from exc
 
 
-def validate_sections(path: Path, data: dict[str, Any], sections: list[ConfigSection]) -> dict[str, BaseModel]:
-    """Validate every non-core key against the section a loaded plugin declared; refuse unknown keys."""
+def validate_sections(
+    path: Path, data: dict[str, Any], sections: list[ConfigSection], core_keys: frozenset[str] = CORE_KEYS
+) -> dict[str, BaseModel]:
+    """Validate every non-core key against the section a loaded plugin declared; refuse unknown keys.
+
+    ``core_keys``: the program's own top-level keys (pvcd's by default; pvcapid passes its own)."""
     declared: dict[str, ConfigSection] = {}
     for section in sections:
-        if section.name in CORE_KEYS or section.name in declared:
+        if section.name in core_keys or section.name in declared:
             raise ConfigError(f"{path}: config section '{section.name}' is declared twice (core or another plugin)")
         declared[section.name] = section
-    unknown = sorted(key for key in data if key not in CORE_KEYS and key not in declared)
+    unknown = sorted(key for key in data if key not in core_keys and key not in declared)
     if unknown:
         raise ConfigError(
             f"{path}: {unknown[0]}: unknown key (neither a core setting nor the section of a loaded plugin)"

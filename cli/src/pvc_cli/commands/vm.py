@@ -14,7 +14,7 @@ from pvc_cli.errors import CliError
 from pvc_cli.output import emit, format_option, mapping, table
 
 if TYPE_CHECKING:
-    from pvc_core.client import Cluster
+    from pvc_core.client import ClusterClient
     from pvc_core.vms.model import VmRecord
 
 SELECTORS = ["mem", "memprov", "load", "vcpus", "vms"]
@@ -36,7 +36,7 @@ def _progress(line: str) -> None:
     click.echo(f"  {time.strftime('%H:%M:%S')} {line}", err=True)
 
 
-def _finish(client: Cluster, name: str, wait: bool, timeout: float, done: str) -> None:
+def _finish(client: ClusterClient, name: str, wait: bool, timeout: float, done: str) -> None:
     if not wait:
         click.echo(f"{name}: {done} requested")
         return

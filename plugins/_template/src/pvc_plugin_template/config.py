@@ -9,7 +9,8 @@ An operator writes, next to the core's keys::
       hosts_file: /var/lib/pvc/template-hosts
 
 Every field has a default, so the section may be left out. ``StrictModel`` makes unknown keys and wrong
-types errors that pvcd reports at start in one line (file, key, reason).
+types errors that pvcd reports at start in one line (file, key, reason). pvcapid.yaml takes the same
+section (for the plugin's API routes) when it enables the plugin, validated the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ SECTION = "template"
 
 
 class TemplateConfig(StrictModel):
-    greeting: str = Field(default="hello", description="What the daemon says when it starts.")
+    greeting: str = Field(
+        default="hello", description="What the daemon says when it starts, and pvcapid's /hello answers."
+    )
     hosts_file: str = Field(
         default="/var/lib/pvc/template-hosts",
         description="Where the hostsfile dns driver keeps zone Z: the file '<hosts_file>.Z' (same directory).",

@@ -22,6 +22,7 @@ from pvc_core.zk.session import encode
 from pvc_plugin_template.config import SECTION, TemplateConfig
 
 if TYPE_CHECKING:
+    from pvc_core.api_context import ApiContext
     from pvc_core.host import Host
 
 # The range of PVC plugin contracts this plugin was written for (pvc_core.contract); pvcd refuses to load
@@ -73,14 +74,20 @@ def pvc_become_primary(host: Host, epoch: int) -> None:
 
 
 @hookimpl
-def pvc_api_blueprints() -> list[Any]:
-    """An API route of the plugin's own: GET /api/v1/plugins/template/hello (pvcapid only)."""
+def pvc_api_blueprints(api: ApiContext) -> list[Any]:
+    """An API route of the plugin's own: GET /api/v1/plugins/template/hello (pvcapid only).
+
+    ``api`` carries what the routes need: ``api.cluster`` (pvcapid's cluster client), ``api.config()``
+    (this plugin's section of pvcapid.yaml) and ``api.log``. The routes keep it in their closure.
+    """
     from flask import Blueprint, jsonify
 
     blueprint = Blueprint("template", __name__)
+    config: TemplateConfig = api.config(SECTION)
 
     @blueprint.get("/hello")
     def hello() -> Any:
-        return jsonify({"greeting": "hello from the template plugin"})
+        """The template's greeting, and how many nodes the cluster has."""
+        return jsonify({"greeting": config.greeting, "nodes": len(api.cluster.nodes())})
 
     return [blueprint]

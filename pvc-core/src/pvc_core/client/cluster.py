@@ -14,6 +14,7 @@ from pvc_core.errors import InvalidRequest, NotFound, SchemaError, Timeout
 from pvc_core.ha.decisions import primary_cannot_fence_itself
 
 if TYPE_CHECKING:
+    from pvc_core.client.plugin_data import PluginData
     from pvc_core.client.vms import Vms
 from pvc_core.nodes import DaemonState, DomainState, NodeView, read_views
 from pvc_core.zk import paths, schema
@@ -281,6 +282,12 @@ class Cluster:
                 )
                 entry["nodes"].append(view.name)
         return found
+
+    def plugin_data(self, plugin: str) -> PluginData:
+        """The data of ``plugin`` under ``/plugins/<plugin>``: JSON values by relative key."""
+        from pvc_core.client.plugin_data import PluginData
+
+        return PluginData(self.zk, plugin)
 
 
 def wait_for(done: Any, timeout: float, what: str, interval: float = 0.1) -> None:

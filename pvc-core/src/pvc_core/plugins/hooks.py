@@ -6,6 +6,7 @@ nor stops the caller; the error is logged with the plugin, the hook and the even
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -18,6 +19,7 @@ from pvc_core.vms.devices import Contribution, DomainDevice
 from pvc_core.zk import paths
 
 if TYPE_CHECKING:
+    from pvc_core.api_context import ApiContext
     from pvc_core.dispatch import Watch, ZkEvent
     from pvc_core.host import Host
     from pvc_core.nodes import NodeRecord
@@ -63,9 +65,12 @@ class Hooks:
 
     # -- start-up ----------------------------------------------------------------------------------------
 
-    def config_sections(self) -> list[ConfigSection]:
+    def config_sections(self, plugins: Collection[str] | None = None) -> list[ConfigSection]:
+        """Every plugin's sections; ``plugins``: only these plugins' (pvcapid: those its config enables)."""
         sections: list[ConfigSection] = []
         for plugin, result in self.collect("pvc_config_sections"):
+            if plugins is not None and plugin not in plugins:
+                continue
             for section in result:
                 if not isinstance(section, ConfigSection):
                     raise PluginError(f"plugin '{plugin}': pvc_config_sections must return ConfigSection objects")
@@ -166,6 +171,12 @@ class Hooks:
                 reason = str(exc) if isinstance(exc, PvcError) else f"{type(exc).__name__}: {exc}"
                 failures.append(f"plugin '{impl.plugin_name}' could not fence {node}'s clients: {reason}")
         return failures
+
+    # -- the HTTP API (pvcapid) ------------------------------------------------------------------------------
+
+    def api_blueprints(self, api: ApiContext) -> list[tuple[str, list[Any]]]:
+        """Each plugin's Flask blueprints, by plugin; an exception becomes a PluginError naming the plugin."""
+        return [(plugin, list(found)) for plugin, found in self.collect("pvc_api_blueprints", api=api)]
 
     # -- notifications -----------------------------------------------------------------------------------
 
