@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from pvc_core import hookimpl
+from pvc_core import hookimpl, maintenance
 from pvc_core.builtin.ha_config import SECTION, HaConfig, ha_config
 from pvc_core.builtin.ha_world import ZooKeeperWorld
 from pvc_core.config import ConfigSection
@@ -82,8 +82,7 @@ class FenceService:
 
     def become_primary(self, epoch: int) -> None:
         members, fenced = self.members()
-        maintenance = self.zk.get(paths.MAINTENANCE)
-        self.monitor.set_maintenance(bool(maintenance and maintenance[0] == b"true"))
+        self.monitor.set_maintenance(maintenance.read(self.zk))
         for name in self.zk.children(paths.FAULTS):  # a previous primary's faults about nodes now alive are stale
             if members.get(name):
                 self.zk.delete(paths.fault(name))
@@ -181,7 +180,7 @@ def pvc_zk_watches(host: Host) -> list[Watch]:
 @hookimpl
 def pvc_zk_event(host: Host, event: ZkEvent) -> None:
     if event.name == "ha.maintenance":
-        _service(host).monitor.set_maintenance(event.data == b"true")
+        _service(host).monitor.set_maintenance(maintenance.parse(event.data))
     elif event.name == "ha.fence-requests" and event.children:
         _service(host).fence_requests(event.children)
 
