@@ -52,13 +52,14 @@ _hookspec = pluggy.HookspecMarker("pvc")
 
 @_hookspec
 def pvc_config_sections() -> list[ConfigSection]:
-    """Declare the plugin's sections of the node config.
+    """Declare the plugin's sections of the node config (and of pvcapid.yaml, when pvcapid enables it).
 
-    When: once, right after plugins are loaded, before the node config's plugin sections are validated.
-    Where: pvcd main thread.
+    When: once, right after plugins are loaded, before the config's plugin sections are validated.
+    Where: pvcd main thread; pvcapid main thread, before it serves.
     Returns: a list of :class:`pvc_core.config.ConfigSection` (a top-level key and a pydantic model whose
-    fields have defaults). The validated section is available as ``host.config.section(name)``.
-    Raises: may not raise; an exception stops pvcd naming the plugin.
+    fields have defaults). The validated section is available as ``host.config.section(name)`` in pvcd
+    and ``api.config(name)`` in ``pvc_api_blueprints``.
+    Raises: may not raise; an exception stops pvcd (or pvcapid) naming the plugin.
     """
 
 
