@@ -126,10 +126,8 @@ class Daemon:
             self.watches.data(path, f"election {path}", lambda _d, _s: election.evaluate())
         self.watches.children(paths.LIVENESS, "liveness", self._on_liveness)
         self.watches.children(paths.NODES, "nodes", self._on_nodes)
-        if self.config.core.is_coordinator:  # only a coordinator can become primary and call the VM hooks
-            events = VmEvents(self.host, self.hooks)
-            for path in paths.summary_buckets():
-                self.watches.data(path, "vm summaries", functools.partial(events.on_bucket, path))
+        # the primary turns VM changes into the cluster-level VM hooks (its watches come and go with the role)
+        self.election.role_listeners.append(VmEvents(self.host, self.hooks, self.watches).role_changed)
         for plugin, watch in self.hooks.zk_watches(self.host):
             self.log.debug("plugin_watch", plugin=plugin, path=watch.path, kind=watch.kind)
             self.watches.plugin_watch(watch, self._deliver)

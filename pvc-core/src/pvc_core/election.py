@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kazoo.exceptions import NoNodeError
@@ -62,6 +63,8 @@ class CoordinatorElection:
         self._holds_role = False  # this session owns the primary znode (acting or paused)
         self._handover_seen: tuple[int, float] | None = None  # (mzxid, first seen, monotonic)
         self._enabled = False
+        # the kernel's own reactions to a change of role (cluster-level VM events), before the plugins'
+        self.role_listeners: list[Callable[[bool], None]] = []
 
     @property
     def acting(self) -> bool:
@@ -223,6 +226,8 @@ class CoordinatorElection:
             self._prepare_tree()
         except Exception:  # a plugin's schema failing must not leave a half-made primary
             self.log.exception("schema_preparation_failed", epoch=epoch)
+        for listener in self.role_listeners:
+            listener(True)
         self.hooks.become_primary(self.host, epoch)
         if self.acting:
             self._set_state(CoordinatorState.PRIMARY)
@@ -254,7 +259,7 @@ class CoordinatorElection:
             return
         self._set_state(CoordinatorState.RELINQUISH)
         self._acting.clear()
-        self.hooks.become_secondary(self.host, self.epoch)
+        self._tell_role_lost()
         transaction = self.zk.transaction()
         primary = self.zk.exists(paths.PRIMARY)
         if primary is not None and primary.ephemeralOwner == self.zk.session_id:
@@ -282,8 +287,13 @@ class CoordinatorElection:
         self._acting.clear()
         self._holds_role = False
         self.log.warning("primary_role_lost", epoch=self.epoch, reason=why)
-        self.hooks.become_secondary(self.host, self.epoch)
+        self._tell_role_lost()
         self._set_state(CoordinatorState.SECONDARY)
+
+    def _tell_role_lost(self) -> None:
+        for listener in self.role_listeners:
+            listener(False)
+        self.hooks.become_secondary(self.host, self.epoch)
 
     def _set_state(self, state: CoordinatorState) -> None:
         if state == self.state:
