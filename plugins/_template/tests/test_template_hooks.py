@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
@@ -19,6 +20,7 @@ from pvc_plugin_template.dns import HostsFileDns
 
 if TYPE_CHECKING:
     from pvc_core.host import Host
+    from pvc_core.vms.model import VmRecord
 
 pytestmark = pytest.mark.unit
 
@@ -36,6 +38,9 @@ def test_hooks_match_the_contract() -> None:
         "pvc_zk_schema",
         "pvc_daemon_start",
         "pvc_become_primary",
+        "pvc_vm_defined",
+        "pvc_vm_renamed",
+        "pvc_vm_removed",
         "pvc_api_blueprints",
     }
     impls = pm.hook.pvc_become_primary.get_hookimpls()
@@ -75,6 +80,24 @@ class FakeZk:
         assert path in self.data, f"{path} set before it was created"
         self.data[path] = value
 
+    def get_json(self, path: str) -> Any:
+        return json.loads(self.data[path]) if path in self.data else None
+
+
+@dataclass
+class FakeVms:
+    names: list[str] = field(default_factory=list)
+
+    def list(self) -> list[Any]:
+        return [SimpleNamespace(name=name) for name in self.names]
+
+
+@dataclass
+class FakeCluster:
+    """Stands in for host.cluster (the bindings): only vms.list() is used."""
+
+    vms: FakeVms = field(default_factory=FakeVms)
+
 
 @dataclass
 class FakeConfig:
@@ -89,6 +112,7 @@ class FakeHost:
     node: str = "node1"
     zk: FakeZk = field(default_factory=FakeZk)
     config: FakeConfig = field(default_factory=lambda: FakeConfig({"template": TemplateConfig(greeting="hi")}))
+    cluster: FakeCluster = field(default_factory=FakeCluster)
 
 
 def test_become_primary_records_node_and_epoch() -> None:
@@ -98,6 +122,16 @@ def test_become_primary_records_node_and_epoch() -> None:
     host.node = "node2"
     plugin.pvc_become_primary(cast("Host", host), epoch=4)  # a later takeover overwrites
     assert json.loads(host.zk.data["/plugins/template/primary"]) == {"node": "node2", "epoch": 4}
+
+
+def test_the_vm_names_follow_the_vm_hooks_and_a_new_primary_reads_them_all() -> None:
+    host = FakeHost(cluster=FakeCluster(FakeVms(["web1"])))
+    plugin.pvc_become_primary(cast("Host", host), epoch=1)
+    plugin.pvc_vm_defined(cast("Host", host), cast("VmRecord", SimpleNamespace(name="db1")))
+    plugin.pvc_vm_renamed(cast("Host", host), cast("VmRecord", SimpleNamespace(name="www1")), "web1")
+    assert json.loads(host.zk.data[plugin.VM_NAMES]) == ["db1", "www1"]
+    plugin.pvc_vm_removed(cast("Host", host), cast("VmRecord", SimpleNamespace(name="db1")))
+    assert json.loads(host.zk.data[plugin.VM_NAMES]) == ["www1"]
 
 
 def test_daemon_start_logs() -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from pvc_core.client import Cluster
-from pvc_core.testing import Nodes, wait_until
-from pvc_plugin_template.plugin import PRIMARY
+from pvc_core.testing import Nodes, compute_node, domain_xml, wait_until
+from pvc_plugin_template.plugin import PRIMARY, VM_NAMES
 
 pytestmark = pytest.mark.zk
 
@@ -23,3 +23,16 @@ def test_the_primary_records_itself_when_the_plugin_is_enabled(cluster: Cluster,
     assert record == {"node": "hv1", "epoch": cluster.status().primary_epoch}
     assert "template" in {plugin.name for plugin in cluster.node("hv1").record.plugins}
     assert not [event for event in node.log_events() if event.get("event") == "hook_failed"]
+
+
+def test_the_primary_keeps_the_vm_names_from_the_cluster_level_vm_hooks(
+    cluster: Cluster, zk_hosts: str, nodes: Nodes
+) -> None:
+    compute_node(nodes, "hv1", zk_hosts, ["hv1"], plugins={"enable": ["template"]})
+    wait_until(lambda: cluster.zk.get_json(VM_NAMES) == [], what="the template's (empty) list of VM names")
+    cluster.vms.define(domain_xml("web1"))
+    cluster.vms.define(domain_xml("db1"))
+    wait_until(lambda: cluster.zk.get_json(VM_NAMES) == ["db1", "web1"], what="both names")
+    cluster.vms.rename("web1", "www1")
+    cluster.vms.remove("db1")
+    wait_until(lambda: cluster.zk.get_json(VM_NAMES) == ["www1"], what="the rename and the removal")

@@ -24,6 +24,7 @@ from pvc_plugin_template.config import SECTION, TemplateConfig
 if TYPE_CHECKING:
     from pvc_core.api_context import ApiContext
     from pvc_core.host import Host
+    from pvc_core.vms.model import VmRecord
 
 # The range of PVC plugin contracts this plugin was written for (pvc_core.contract); pvcd refuses to load
 # it into a pvc-core whose CONTRACT_VERSION is outside it.
@@ -35,6 +36,7 @@ PLUGIN = "template"
 # Everything a plugin keeps in ZooKeeper lives under /plugins/<plugin name>.
 ROOT = "/plugins/template"
 PRIMARY = f"{ROOT}/primary"
+VM_NAMES = f"{ROOT}/vm-names"  # the cluster's VM names, kept by the primary from the cluster-level VM hooks
 
 
 @hookimpl
@@ -71,6 +73,34 @@ def pvc_become_primary(host: Host, epoch: int) -> None:
     value = encode({"node": host.node, "epoch": epoch})
     host.zk.ensure(PRIMARY, value)  # creates the znode (and its parents) on the first takeover
     host.zk.set(PRIMARY, value)  # and overwrites what an earlier primary wrote
+    # VM events are not replayed to a new primary: derived state is rebuilt from a full read here
+    _write_vm_names(host, {vm.name for vm in host.cluster.vms.list()})
+
+
+def _write_vm_names(host: Host, names: set[str]) -> None:
+    value = encode(sorted(names))
+    host.zk.ensure(VM_NAMES, value)
+    host.zk.set(VM_NAMES, value)
+
+
+def _vm_names(host: Host) -> set[str]:
+    return set(host.zk.get_json(VM_NAMES) or [])
+
+
+@hookimpl
+def pvc_vm_defined(host: Host, vm: VmRecord) -> None:
+    """A VM was defined (on the primary, dispatcher thread): what a DNS or address plugin would publish."""
+    _write_vm_names(host, _vm_names(host) | {vm.name})
+
+
+@hookimpl
+def pvc_vm_renamed(host: Host, vm: VmRecord, old_name: str) -> None:
+    _write_vm_names(host, (_vm_names(host) - {old_name}) | {vm.name})
+
+
+@hookimpl
+def pvc_vm_removed(host: Host, vm: VmRecord) -> None:
+    _write_vm_names(host, _vm_names(host) - {vm.name})
 
 
 @hookimpl
