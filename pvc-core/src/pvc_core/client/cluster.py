@@ -10,13 +10,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from pvc_core.errors import InvalidRequest, NotFound, SchemaError, Timeout
+from pvc_core import maintenance
+from pvc_core.errors import InvalidRequest, NotFound, SchemaError
 from pvc_core.ha.decisions import primary_cannot_fence_itself
 
 if TYPE_CHECKING:
     from pvc_core.client.plugin_data import PluginData
     from pvc_core.client.vms import Vms
 from pvc_core.nodes import DaemonState, DomainState, NodeView, read_views
+from pvc_core.waiting import poll
 from pvc_core.zk import paths, schema
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
@@ -76,7 +78,6 @@ class Cluster:
         version = self.require_initialised()
         nodes = self.nodes()
         primary, epoch = self._primary()
-        maintenance = self.zk.get(paths.MAINTENANCE)
         by_state: dict[str, int] = {}
         for node in nodes:
             by_state[node.daemon_state] = by_state.get(node.daemon_state, 0) + 1
@@ -89,7 +90,7 @@ class Cluster:
             schema_version=version,
             primary=primary,
             primary_epoch=epoch,
-            maintenance=bool(maintenance and maintenance[0] == b"true"),
+            maintenance=maintenance.read(self.zk),
             nodes=len(nodes),
             nodes_by_state=by_state,
             coordinators=coordinators,
@@ -159,16 +160,19 @@ class Cluster:
 
     def wait_for_nodes(self, count: int, timeout: float) -> list[NodeView]:
         """Wait until ``count`` nodes run and one is primary (what ``pvc lab up`` waits for)."""
-        deadline = time.monotonic() + timeout
         views: list[NodeView] = []
-        while time.monotonic() < deadline:
-            views = self.nodes()
+
+        def ready() -> list[NodeView] | None:
+            views[:] = self.nodes()
             running = [v for v in views if v.alive and v.daemon_state == DaemonState.RUN.value]
-            if len(running) >= count and any(v.is_primary and v.coordinator_state == "primary" for v in views):
-                return views
-            time.sleep(0.2)
-        states = ", ".join(f"{v.name}={v.daemon_state}" for v in views) or "no nodes"
-        raise Timeout(f"timed out after {timeout:g}s waiting for {count} running nodes and a primary ({states})")
+            primary = any(v.is_primary and v.coordinator_state == "primary" for v in views)
+            return list(views) if len(running) >= count and primary else None
+
+        def where() -> str:
+            states = ", ".join(f"{v.name}={v.daemon_state}" for v in views) or "no nodes"
+            return f"{count} running nodes and a primary ({states})"
+
+        return poll(ready, timeout, where, interval=0.2)
 
     # -- high availability ------------------------------------------------------------------------------------
 
@@ -192,11 +196,7 @@ class Cluster:
 
     def set_maintenance(self, on: bool) -> None:
         """Maintenance mode: the primary fences nobody while it is on."""
-        value = b"true" if on else b"false"
-        if self.zk.exists(paths.MAINTENANCE) is None:
-            self.zk.create(paths.MAINTENANCE, value, makepath=True)
-        else:
-            self.zk.set(paths.MAINTENANCE, value)
+        maintenance.write(self.zk, on)
 
     def fence(self, name: str, wait: bool = False, timeout: float = 120.0) -> NodeView:
         """Ask the primary to fence ``name`` now (power off, confirmed) and recover its VMs."""
@@ -216,16 +216,17 @@ class Cluster:
 
     def wait_fenced(self, name: str, since: float, timeout: float = 120.0) -> NodeView:
         """Wait until ``name`` is fenced; a fault about it raised after ``since`` ends the wait with its reason."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def fenced() -> NodeView | None:
             view = self.node(name)
             if view.daemon_state == DaemonState.FENCED:
                 return view
             fault = next((f for f in self.faults() if f.get("node") == name and float(f.get("at", 0)) >= since), None)
             if fault is not None and self.zk.exists(paths.fence_request(name)) is None:
                 raise InvalidRequest(str(fault.get("message", f"fencing {name} failed")))
-            time.sleep(0.2)
-        raise Timeout(f"timed out after {timeout:g}s waiting for node {name} to be fenced")
+            return None
+
+        return poll(fenced, timeout, f"node {name} to be fenced", interval=0.2)
 
     # -- flush and ready --------------------------------------------------------------------------------------
 
@@ -255,20 +256,18 @@ class Cluster:
             )
         if not wait:
             return self.node(name)
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
+        last = [""]
+
+        def reached() -> NodeView | None:
             view = self.node(name)
             here = [r.name for r in self.vms.list(node=name) if r.state != "stop"]
             line = f"{name}: {view.record.domain_state}, {len(here)} VM(s) on it"
-            if progress is not None and line != last:
+            if progress is not None and line != last[0]:
                 progress(line)
-                last = line
-            if view.record.domain_state == goal:
-                return view
-            if time.monotonic() > deadline:
-                raise Timeout(f"timed out after {timeout:g}s waiting for node {name} to be {goal.value}")
-            time.sleep(0.2)
+            last[0] = line
+            return view if view.record.domain_state == goal else None
+
+        return poll(reached, timeout, f"node {name} to be {goal.value}", interval=0.2)
 
     # -- plugins --------------------------------------------------------------------------------------------
 
@@ -292,9 +291,4 @@ class Cluster:
 
 def wait_for(done: Any, timeout: float, what: str, interval: float = 0.1) -> None:
     """Poll ``done()`` until it is true; a one-line error naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done():
-            return
-        time.sleep(interval)
-    raise Timeout(f"timed out after {timeout:g}s waiting for {what}")
+    poll(done, timeout, what, interval)
