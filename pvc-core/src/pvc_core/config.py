@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -118,6 +118,9 @@ class ConfigSection:
     model: type[BaseModel]
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
 @dataclass(frozen=True)
 class LoadedConfig:
     """The validated config: the core's part and each plugin section, by name."""
@@ -129,6 +132,12 @@ class LoadedConfig:
 
     def section(self, name: str) -> Any:
         return self.sections[name]
+
+    def section_or_default(self, name: str, model: type[ModelT]) -> ModelT:
+        """The validated section ``name``, or ``model``'s defaults when no loaded plugin declared it (a
+        section shared by plugins, read by one while the one that declares it is disabled)."""
+        found = self.sections.get(name)
+        return found if isinstance(found, model) else model()
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -36,8 +36,4 @@ class HaConfig(BaseModel):
 
 def ha_config(host: Host) -> HaConfig:
     """This node's ``ha`` settings (their defaults when ``builtin.fence-monitor``, which declares them, is off)."""
-    try:
-        config: HaConfig = host.config.section(SECTION)
-    except KeyError:
-        config = HaConfig()
-    return config
+    return host.config.section_or_default(SECTION, HaConfig)

@@ -28,8 +28,4 @@ class VmSettings(BaseModel):
 
 def vm_settings(host: Host) -> VmSettings:
     """This node's ``vms`` settings (their defaults when ``builtin.vm-manager``, which declares them, is off)."""
-    try:
-        settings: VmSettings = host.config.section(SECTION)
-    except KeyError:
-        settings = VmSettings()
-    return settings
+    return host.config.section_or_default(SECTION, VmSettings)
