@@ -26,8 +26,4 @@ def read(zk: ZkSession) -> bool:
 
 
 def write(zk: ZkSession, on: bool) -> None:
-    value = ON if on else OFF
-    if zk.exists(paths.MAINTENANCE) is None:
-        zk.create(paths.MAINTENANCE, value, makepath=True)
-    else:
-        zk.set(paths.MAINTENANCE, value)
+    zk.put(paths.MAINTENANCE, ON if on else OFF)

@@ -152,11 +152,8 @@ class Cluster:
             self.wait_for_other_primary(name, timeout)
 
     def _write_request(self, request: dict[str, Any]) -> None:
-        value = encode(request | {"requested_at": time.time()})
-        try:
-            self.zk.create(paths.REQUEST, value)
-        except Conflict:
-            self.zk.set(paths.REQUEST, value)
+        # the primary deletes a request as it serves it: that may happen between our look and our write
+        self.zk.put(paths.REQUEST, encode(request | {"requested_at": time.time()}))
 
     def wait_for_nodes(self, count: int, timeout: float) -> list[NodeView]:
         """Wait until ``count`` nodes run and one is primary (what ``pvc lab up`` waits for)."""

@@ -13,7 +13,8 @@ same name overrides one of these. ``pytest -p no:pvc`` turns the plugin off.
   coordinators, **config)`` runs a pvcd; every node started is stopped by PID at teardown, even when the
   test fails.
 
-It also registers the ``zk`` marker, for tests that need the server.
+It also registers the tier markers PVC's docs use, unless the project registers them itself: ``unit``
+(no services), ``zk`` (the server) and ``system`` (a lab).
 """
 
 from __future__ import annotations
@@ -32,12 +33,18 @@ if TYPE_CHECKING:
     from pvc_core.client import Cluster
 
 ZOOKEEPER_PORT = 23810
-ZK_MARKER = "zk: needs a real ZooKeeper (the zookeeper fixture starts one)"
+MARKERS = {
+    "unit": "unit: no services; runs in seconds",
+    "zk": "zk: needs a real ZooKeeper (the zookeeper fixture starts one)",
+    "system": "system: a lab (network namespaces and real daemons; needs root)",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not any(line.split(":", 1)[0].strip() == "zk" for line in config.getini("markers")):
-        config.addinivalue_line("markers", ZK_MARKER)
+    registered = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    for name, line in MARKERS.items():
+        if name not in registered:
+            config.addinivalue_line("markers", line)
 
 
 @pytest.fixture(scope="session")

@@ -208,6 +208,20 @@ class ZkSession:
             raise Conflict(f"{path} does not exist") from exc
         return stat
 
+    def put(self, path: str, value: bytes, attempts: int = 10) -> None:
+        """Make ``path`` hold ``value`` whether or not it exists (created with its parents; the last write
+        wins), even while another client creates or deletes it meanwhile."""
+        for _ in range(attempts):
+            try:
+                if self.exists(path) is None:
+                    self.create(path, value, makepath=True)
+                else:
+                    self.set(path, value)
+                return
+            except Conflict:  # created or deleted between the look and the write: look again
+                continue
+        raise Conflict(f"{path} kept being created and deleted; gave up after {attempts} attempts")
+
     def delete(self, path: str, version: int = -1, recursive: bool = False) -> None:
         if recursive:
             for child in self.children(path):
