@@ -23,12 +23,13 @@ from pvc_core import hookimpl
 from pvc_core.builtin.vm_settings import SECTION, VmSettings, vm_settings
 from pvc_core.config import ConfigSection
 from pvc_core.dispatch import WatchHandle
-from pvc_core.errors import PvcError
+from pvc_core.errors import PvcError, Timeout
 from pvc_core.host import Host
 from pvc_core.log import get_logger
 from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver, ComputeError
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, VmState
+from pvc_core.waiting import poll
 from pvc_core.zk import paths
 from pvc_core.zk.session import encode
 
@@ -278,20 +279,22 @@ class VmManager:
 
     def _wait_prepared(self, record: VmRecord) -> tuple[str | None, str]:
         """The destination's prepared XML (None: use the running definition), or an error saying why not."""
-        assert record.operation is not None
-        deadline = time.monotonic() + self.settings.prepare_timeout
+        operation = record.operation
+        assert operation is not None
         path = paths.domain_prepared(record.uuid)
-        while not self._stopping.is_set():
+
+        def answered() -> dict[str, Any] | None:
             answer = self.zk.get_json(path) or {}
-            if answer.get("node") == record.node and answer.get("started") == record.operation.started:
-                if answer.get("error"):
-                    return None, f"{record.node} could not prepare it: {answer['error']}"
-                xml = answer.get("xml")
-                return (xml if isinstance(xml, str) else None), ""
-            if time.monotonic() > deadline:
-                return None, f"{record.node} did not prepare it within {self.settings.prepare_timeout:g}s"
-            time.sleep(0.05)
-        return None, "this node is stopping"
+            return answer if (answer.get("node"), answer.get("started")) == (record.node, operation.started) else None
+
+        try:
+            answer = poll(answered, self.settings.prepare_timeout, f"{record.node} to prepare it", 0.05, self._stopping)
+        except Timeout as exc:
+            return None, str(exc)
+        if answer.get("error"):
+            return None, f"{record.node} could not prepare it: {answer['error']}"
+        xml = answer.get("xml")
+        return (xml if isinstance(xml, str) else None), ""
 
     def migrate_out(self, record: VmRecord, log: Any) -> None:
         """This node runs the VM and PVC wants it on ``record.node``: move it there."""
