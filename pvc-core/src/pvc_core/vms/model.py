@@ -143,8 +143,8 @@ class VmRecord:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["node_limit"] = list(self.node_limit)
         data["tags"] = list(self.tags)
-        data["volumes"] = [v.to_dict() for v in self.volumes]
-        data["networks"] = [n.to_dict() for n in self.networks]
+        data["volumes"] = [v.to_dict() for v in self.volumes] if self.volumes else []
+        data["networks"] = [n.to_dict() for n in self.networks] if self.networks else []
         data["operation"] = asdict(self.operation) if self.operation is not None else None
         data["last_migration"] = dict(self.last_migration)
         return data
@@ -154,8 +154,9 @@ class VmRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["node_limit"] = tuple(data.get("node_limit", ()))
         known["tags"] = tuple(data.get("tags", ()))
-        known["volumes"] = tuple(VmVolume.from_dict(v) for v in data.get("volumes", ()))
-        known["networks"] = tuple(VmNetwork.from_dict(n) for n in data.get("networks", ()))
+        volumes, networks = data.get("volumes"), data.get("networks")  # most VMs in a listing: none, so cheap
+        known["volumes"] = tuple([VmVolume.from_dict(v) for v in volumes]) if volumes else ()
+        known["networks"] = tuple([VmNetwork.from_dict(n) for n in networks]) if networks else ()
         known["operation"] = Operation.from_dict(data.get("operation"))
         return cls(**known)
 
