@@ -1,0 +1,421 @@
+"""The ``ceph`` storage driver: pools, RBD volumes and snapshots through the rados/rbd bindings.
+
+One rados connection per driver (per pvcd), opened at start with the node's ceph.conf and client key;
+every monitor command and every OSD operation is bounded by ``storage_ceph.timeout`` (Ceph's own
+``rados_mon_op_timeout``/``rados_osd_op_timeout``), so a cluster that does not answer is a one-line
+error, never a hang. No ``ceph``/``rbd`` command is run: monitor commands go through ``mon_command``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+from xml.sax.saxutils import quoteattr
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pvc_core.config import ConfigSection
+from pvc_core.errors import AlreadyExists, InvalidRequest, NotFound
+from pvc_core.roles.storage import Pool, Snapshot, StorageDriver, StorageError, StorageHealth, Volume
+from pvc_core.vms.devices import DomainDevice, DomainSecret
+from pvc_core.vms.model import VOLUME_NAME
+from pvc_core.zk.schema import Schema
+
+if TYPE_CHECKING:
+    from pvc_core.host import Host
+    from pvc_core.vms.model import VmVolume
+
+SECTION = "storage_ceph"
+OWNER = "storage-ceph"
+ROOT = f"/plugins/{OWNER}"
+CLIENTS = f"{ROOT}/clients"  # each node's Ceph client addresses, for storage-side fencing
+# libvirt keeps the client key as a secret under this UUID on every node (the same everywhere, so that a
+# domain's XML is valid on any node it migrates to)
+DEFAULT_SECRET_UUID = "8d1f8c9a-5c3e-4a6e-9b47-7f0c2d4a9e10"
+
+
+class CephSettings(BaseModel):
+    """The ``storage_ceph`` section of the node config."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    conffile: str = Field("/etc/ceph/ceph.conf", description="The Ceph cluster's config file on this node.")
+    user: str = Field("admin", description="The Ceph client (without 'client.') PVC and QEMU use.")
+    keyring: str = Field("", description="That client's keyring (default: what ceph.conf says).")
+    timeout: float = Field(10.0, gt=0, description="Seconds a monitor command or an OSD operation may take.")
+    secret_uuid: str = Field(DEFAULT_SECRET_UUID, description="The UUID of the libvirt secret holding the key.")
+
+
+def _libs() -> tuple[Any, Any]:
+    try:
+        import rados
+        import rbd
+    except ImportError as exc:  # Debian's python3-rados/python3-rbd, seen through the venv's system site
+        raise StorageError(f"the ceph storage driver needs python3-rados and python3-rbd: {exc}") from exc
+    return rados, rbd
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not VOLUME_NAME.match(name):
+        raise InvalidRequest(f"'{name}' is not a valid {kind} name (letters, digits, '.', '_', '-')", field=kind)
+
+
+class CephStorage(StorageDriver):
+    contract: ClassVar[str | None] = ">=2.0,<3"
+    config_section: ClassVar[ConfigSection | None] = ConfigSection(SECTION, CephSettings)
+    zk_schema: ClassVar[Schema | None] = Schema(owner=OWNER, version=1, paths=(ROOT, CLIENTS))
+
+    def __init__(self, host: Host, name: str) -> None:
+        super().__init__(host, name)
+        self.settings: CephSettings = host.config.section_or_default(SECTION, CephSettings)
+        self.rados, self.rbd = _libs()
+        self._lock = threading.Lock()
+        self.cluster = self._connect()
+        self._publish_client_addresses()
+
+    # -- the connection -----------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        timeout = str(max(1, round(self.settings.timeout)))  # Ceph takes whole seconds here
+        conf = {"rados_mon_op_timeout": timeout, "rados_osd_op_timeout": timeout, "client_mount_timeout": timeout}
+        if self.settings.keyring:
+            conf["keyring"] = self.settings.keyring
+        try:
+            cluster = self.rados.Rados(conffile=self.settings.conffile, name=f"client.{self.settings.user}", conf=conf)
+            cluster.connect(timeout=int(self.settings.timeout))
+        except self.rados.Error as exc:
+            raise StorageError(f"cannot connect to Ceph with {self.settings.conffile}: {_reason(exc)}") from exc
+        return cluster
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.cluster.shutdown()
+
+    def _publish_client_addresses(self) -> None:
+        """Record this node's client addresses, which the primary blocklists when this node is fenced."""
+        zk = getattr(self.host, "zk", None)
+        node = getattr(self.host, "node", None)
+        get_addrs = getattr(self.cluster, "get_addrs", None)
+        if zk is None or node is None or get_addrs is None:
+            return
+        with contextlib.suppress(Exception):  # best effort: fencing then blocklists nothing more for it
+            zk.put(f"{CLIENTS}/{node}", json.dumps({"addrs": str(get_addrs())}).encode())
+
+    def command(self, prefix: str, **arguments: Any) -> Any:
+        """One monitor command (JSON in, JSON out); StorageError with Ceph's own message on failure."""
+        request = json.dumps({"prefix": prefix, "format": "json", **arguments})
+        try:
+            ret, out, message = self.cluster.mon_command(request, b"", timeout=int(self.settings.timeout))
+        except self.rados.Error as exc:
+            raise StorageError(f"ceph {prefix}: {_reason(exc)}") from exc
+        if ret == -2:
+            raise NotFound(f"ceph {prefix}: {message.strip() or 'not found'}")
+        if ret == -17:
+            raise AlreadyExists(f"ceph {prefix}: {message.strip() or 'already exists'}")
+        if ret < 0:
+            raise StorageError(f"ceph {prefix} failed: {message.strip() or f'error {ret}'}")
+        return json.loads(out) if out else None
+
+    @contextlib.contextmanager
+    def _pool(self, pool: str) -> Iterator[Any]:
+        _check_name("pool", pool)
+        try:
+            ioctx = self.cluster.open_ioctx(pool)
+        except self.rados.ObjectNotFound:
+            raise NotFound(f"no pool named '{pool}'") from None
+        except self.rados.Error as exc:
+            raise StorageError(f"cannot open pool {pool}: {_reason(exc)}") from exc
+        try:
+            yield ioctx
+        finally:
+            ioctx.close()
+
+    @contextlib.contextmanager
+    def _image(self, pool: str, name: str) -> Iterator[Any]:
+        _check_name("volume", name)
+        with self._pool(pool) as ioctx:
+            try:
+                image = self.rbd.Image(ioctx, name)
+            except self.rbd.ImageNotFound:
+                raise NotFound(f"no volume {pool}/{name}") from None
+            except self.rbd.Error as exc:
+                raise StorageError(f"cannot open volume {pool}/{name}: {_reason(exc)}") from exc
+            try:
+                yield image
+            finally:
+                image.close()
+
+    def _rbd_call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except self.rbd.ImageNotFound:
+            raise NotFound(f"{what}: not found") from None
+        except self.rbd.ImageExists:
+            raise AlreadyExists(f"{what}: the name is in use") from None
+        except self.rbd.InvalidArgument as exc:
+            raise InvalidRequest(f"{what}: {_reason(exc)}") from exc
+        except (self.rbd.Error, self.rados.Error) as exc:
+            raise StorageError(f"{what}: {_reason(exc)}") from exc
+
+    # -- the cluster --------------------------------------------------------------------------------------
+
+    def health(self) -> StorageHealth:
+        status = self.command("health", detail="detail") or {}
+        df = self.command("df") or {}
+        checks = tuple(
+            f"{name}: {check.get('summary', {}).get('message', '')}" for name, check in status.get("checks", {}).items()
+        )
+        state = {"HEALTH_OK": "ok", "HEALTH_WARN": "warn"}.get(status.get("status", ""), "error")
+        stats = df.get("stats", {})
+        return StorageHealth(
+            status=state,
+            checks=checks,
+            total_bytes=int(stats.get("total_bytes", 0)),
+            used_bytes=int(stats.get("total_used_raw_bytes", stats.get("total_used_bytes", 0))),
+            available_bytes=int(stats.get("total_avail_bytes", 0)),
+        )
+
+    # -- pools --------------------------------------------------------------------------------------------
+
+    def pools(self) -> list[Pool]:
+        details = self.command("osd pool ls", detail="detail") or []
+        usage = {p["name"]: p.get("stats", {}) for p in (self.command("df") or {}).get("pools", [])}
+        found = []
+        for pool in details:
+            name = pool["pool_name"]
+            if "rbd" not in pool.get("application_metadata", {}):
+                continue  # Ceph's own pools (device_health_metrics ...) hold no VM volumes
+            stats = usage.get(name, {})
+            autoscale = pool.get("pg_autoscale_mode") == "on"
+            found.append(
+                Pool(
+                    name=name,
+                    replicas=int(pool.get("size", 0)),
+                    min_replicas=int(pool.get("min_size", 0)),
+                    pgs=None if autoscale else int(pool.get("pg_num", 0)),
+                    stored_bytes=int(stats.get("stored", 0)),
+                    used_bytes=int(stats.get("bytes_used", 0)),
+                    available_bytes=int(stats.get("max_avail", 0)),
+                    objects=int(stats.get("objects", 0)),
+                )
+            )
+        return sorted(found, key=lambda p: p.name)
+
+    def _pool_info(self, name: str) -> Pool:
+        for pool in self.pools():
+            if pool.name == name:
+                return pool
+        raise NotFound(f"no pool named '{name}'")
+
+    def add_pool(self, name: str, replicas: int, min_replicas: int, pgs: int | None = None) -> Pool:
+        _check_name("pool", name)
+        if self.cluster.pool_exists(name):
+            raise AlreadyExists(f"a pool named '{name}' already exists")
+        if not 1 <= min_replicas <= replicas:
+            raise InvalidRequest(f"min replicas {min_replicas} must be between 1 and replicas {replicas}")
+        self.command("osd pool create", pool=name, pg_num=pgs or 8, pg_num_min=1)
+        self.command("osd pool set", pool=name, var="pg_autoscale_mode", val="off" if pgs else "on")
+        self.command("osd pool set", pool=name, var="size", val=str(replicas), yes_i_really_mean_it=True)
+        self.command("osd pool set", pool=name, var="min_size", val=str(min_replicas))
+        self.command("osd pool application enable", pool=name, app="rbd")
+        return self._pool_info(name)
+
+    def set_pool(
+        self, name: str, replicas: int | None = None, min_replicas: int | None = None, pgs: int | None = None
+    ) -> Pool:
+        self._pool_info(name)
+        if replicas is not None:
+            self.command("osd pool set", pool=name, var="size", val=str(replicas), yes_i_really_mean_it=True)
+        if min_replicas is not None:
+            self.command("osd pool set", pool=name, var="min_size", val=str(min_replicas))
+        if pgs is not None:
+            self.command("osd pool set", pool=name, var="pg_autoscale_mode", val="off")
+            self.command("osd pool set", pool=name, var="pg_num", val=str(pgs))
+        return self._pool_info(name)
+
+    def remove_pool(self, name: str) -> None:
+        _check_name("pool", name)
+        if not self.cluster.pool_exists(name):
+            return
+        self.command("osd pool rm", pool=name, pool2=name, yes_i_really_really_mean_it=True)
+
+    # -- volumes ------------------------------------------------------------------------------------------
+
+    def _volume(self, pool: str, image: Any, name: str) -> Volume:
+        parent = ""
+        with contextlib.suppress(self.rbd.ImageNotFound):
+            parent_pool, parent_name, parent_snap = image.parent_info()
+            parent = f"{parent_pool}/{parent_name}@{parent_snap}"
+        return Volume(pool=pool, name=name, size_bytes=int(image.size()), parent=parent)
+
+    def volumes(self, pool: str | None = None) -> list[Volume]:
+        names = [pool] if pool is not None else [p.name for p in self.pools()]
+        found = []
+        for each in names:
+            with self._pool(each) as ioctx:
+                for name in sorted(self._rbd_call(f"list volumes of {each}", self.rbd.RBD().list, ioctx)):
+                    with self._image(each, name) as image:
+                        found.append(self._volume(each, image, name))
+        return found
+
+    def volume(self, pool: str, name: str) -> Volume:
+        with self._image(pool, name) as image:
+            return self._volume(pool, image, name)
+
+    def add_volume(self, pool: str, name: str, size_bytes: int) -> Volume:
+        _check_name("volume", name)
+        if size_bytes < 1:
+            raise InvalidRequest(f"a volume's size must be positive, not {size_bytes}", field="size")
+        with self._pool(pool) as ioctx:
+            self._rbd_call(
+                f"create volume {pool}/{name}", self.rbd.RBD().create, ioctx, name, size_bytes, old_format=False
+            )
+        return self.volume(pool, name)
+
+    def resize_volume(self, pool: str, name: str, size_bytes: int, allow_shrink: bool = False) -> Volume:
+        if size_bytes < 1:
+            raise InvalidRequest(f"a volume's size must be positive, not {size_bytes}", field="size")
+        with self._image(pool, name) as image:
+            if size_bytes < image.size() and not allow_shrink:
+                raise InvalidRequest(f"shrinking {pool}/{name} loses data; confirm it (--yes) to shrink")
+            self._rbd_call(f"resize volume {pool}/{name}", image.resize, size_bytes)
+        return self.volume(pool, name)
+
+    def rename_volume(self, pool: str, name: str, new_name: str) -> Volume:
+        _check_name("volume", name)
+        _check_name("volume", new_name)
+        with self._pool(pool) as ioctx:
+            self._rbd_call(f"rename volume {pool}/{name}", self.rbd.RBD().rename, ioctx, name, new_name)
+        return self.volume(pool, new_name)
+
+    def clone_volume(
+        self, pool: str, name: str, new_name: str, new_pool: str | None = None, snapshot: str | None = None
+    ) -> Volume:
+        target_pool = new_pool or pool
+        _check_name("volume", new_name)
+        base = snapshot or f"clone-{new_name}"
+        with self._image(pool, name) as image:
+            if snapshot is None:
+                self._rbd_call(f"snapshot {pool}/{name}", image.create_snap, base)
+            if not image.is_protected_snap(base):
+                self._rbd_call(f"protect {pool}/{name}@{base}", image.protect_snap, base)
+        with self._pool(pool) as source, self._pool(target_pool) as target:
+            self._rbd_call(
+                f"clone {pool}/{name}@{base} to {target_pool}/{new_name}",
+                self.rbd.RBD().clone,
+                source,
+                name,
+                base,
+                target,
+                new_name,
+            )
+        return self.volume(target_pool, new_name)
+
+    def remove_volume(self, pool: str, name: str) -> None:
+        with self._image(pool, name) as image:
+            for snap in list(image.list_snaps()):
+                if image.is_protected_snap(snap["name"]):
+                    self._rbd_call(f"unprotect {pool}/{name}@{snap['name']}", image.unprotect_snap, snap["name"])
+                self._rbd_call(f"remove snapshot {pool}/{name}@{snap['name']}", image.remove_snap, snap["name"])
+        with self._pool(pool) as ioctx:
+            self._rbd_call(f"remove volume {pool}/{name}", self.rbd.RBD().remove, ioctx, name)
+
+    # -- snapshots ----------------------------------------------------------------------------------------
+
+    def snapshots(self, pool: str, volume: str) -> list[Snapshot]:
+        with self._image(pool, volume) as image:
+            found = []
+            for snap in image.list_snaps():
+                created = 0.0
+                with contextlib.suppress(Exception):
+                    created = image.get_snap_timestamp(snap["id"]).timestamp()
+                protected = bool(image.is_protected_snap(snap["name"]))
+                found.append(
+                    Snapshot(pool, volume, snap["name"], int(snap.get("size", 0)), created, protected=protected)
+                )
+            return sorted(found, key=lambda s: (s.created_at, s.name))
+
+    def add_snapshot(self, pool: str, volume: str, name: str) -> Snapshot:
+        _check_name("snapshot", name)
+        with self._image(pool, volume) as image:
+            self._rbd_call(f"snapshot {pool}/{volume}@{name}", image.create_snap, name)
+        return next(s for s in self.snapshots(pool, volume) if s.name == name)
+
+    def rename_snapshot(self, pool: str, volume: str, name: str, new_name: str) -> Snapshot:
+        _check_name("snapshot", new_name)
+        with self._image(pool, volume) as image:
+            self._rbd_call(f"rename snapshot {pool}/{volume}@{name}", image.rename_snap, name, new_name)
+        return next(s for s in self.snapshots(pool, volume) if s.name == new_name)
+
+    def remove_snapshot(self, pool: str, volume: str, name: str) -> None:
+        with self._image(pool, volume) as image:
+            if name not in {snap["name"] for snap in image.list_snaps()}:
+                raise NotFound(f"no snapshot {pool}/{volume}@{name}")
+            if image.is_protected_snap(name):
+                self._rbd_call(f"unprotect {pool}/{volume}@{name}", image.unprotect_snap, name)
+            self._rbd_call(f"remove snapshot {pool}/{volume}@{name}", image.remove_snap, name)
+
+    def rollback_snapshot(self, pool: str, volume: str, name: str) -> None:
+        with self._image(pool, volume) as image:
+            self._rbd_call(f"roll {pool}/{volume} back to {name}", image.rollback_to_snap, name)
+
+    # -- VMs and fencing ----------------------------------------------------------------------------------
+
+    def _monitors(self) -> list[tuple[str, str]]:
+        dump = self.command("mon dump") or {}
+        hosts = []
+        for mon in dump.get("mons", []):
+            for addr in mon.get("public_addrs", {}).get("addrvec", []):
+                if addr.get("type") == "v1":
+                    host, _, port = str(addr["addr"]).rpartition(":")
+                    hosts.append((host, port))
+        return hosts
+
+    def attach(self, vm_uuid: str, volume: VmVolume) -> DomainDevice:
+        self.volume(volume.pool, volume.volume)  # NotFound when it does not exist
+        key = (self.command("auth get-key", entity=f"client.{self.settings.user}") or {}).get("key", "")
+        hosts = "".join(f"<host name={quoteattr(h)} port={quoteattr(p)}/>" for h, p in self._monitors())
+        xml = (
+            "<disk type='network' device='disk'>"
+            "<driver name='qemu' type='raw' cache='none' discard='unmap'/>"
+            f"<auth username={quoteattr(self.settings.user)}>"
+            f"<secret type='ceph' uuid={quoteattr(self.settings.secret_uuid)}/></auth>"
+            f"<source protocol='rbd' name={quoteattr(volume.ref)}>{hosts}</source>"
+            f"<target dev={quoteattr(volume.target)} bus={quoteattr(volume.bus)}/>"
+            "</disk>"
+        )
+        secret = DomainSecret(
+            uuid=self.settings.secret_uuid,
+            usage="ceph",
+            name=f"client.{self.settings.user} secret",
+            value=base64.b64decode(key) if key else b"",
+        )
+        return DomainDevice(xml=xml, kind="volume", key=volume.ref, secret=secret)
+
+    def fence_client(self, node: str) -> None:
+        """Blocklist the client addresses ``node`` recorded (nothing recorded: nothing to cut off)."""
+        zk = getattr(self.host, "zk", None)
+        recorded = zk.get_json(f"{CLIENTS}/{node}") if zk is not None else None
+        for addr in client_addresses(str((recorded or {}).get("addrs", ""))):
+            try:
+                self.cluster.blocklist_add(addr)
+            except self.rados.Error as exc:
+                raise StorageError(f"cannot blocklist {node}'s Ceph client {addr}: {_reason(exc)}") from exc
+
+
+def client_addresses(addrs: str) -> list[str]:
+    """The addresses in librados' ``get_addrs()`` form (``[v2:10.0.0.1:0/123,v1:10.0.0.1:0/123]``), without
+    their protocol prefix, as ``blocklist_add`` takes them."""
+    found = []
+    for part in addrs.strip("[] ").split(","):
+        addr = part.strip().removeprefix("v2:").removeprefix("v1:").removeprefix("any:")
+        if addr and addr not in found:
+            found.append(addr)
+    return found
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

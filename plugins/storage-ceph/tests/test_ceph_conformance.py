@@ -1,0 +1,111 @@
+"""The storage conformance suite against the ceph driver, on a real throwaway Ceph cluster (memstore OSDs),
+and what only Ceph shows: the disk a VM gets, Ceph's errors as one line, a cluster that does not answer."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+
+from pvc_core.errors import InvalidRequest, NotFound
+from pvc_core.roles.storage import StorageDriver, StorageError
+from pvc_core.testing.storage_conformance import StorageConformance
+from pvc_core.vms.model import VmVolume
+from pvc_storage_ceph.driver import CephSettings, CephStorage, client_addresses
+from pvc_storage_ceph.testing import CephCluster
+
+pytestmark = pytest.mark.zk
+MIB = 1024 * 1024
+
+
+def stand_in_host(settings: CephSettings) -> Any:
+    """Just what the driver reads of the host: its config (no daemon is needed to test a driver)."""
+    return SimpleNamespace(config=SimpleNamespace(section_or_default=lambda _name, _model: settings), node="test")
+
+
+def driver_for(ceph_cluster: CephCluster, **settings: Any) -> CephStorage:
+    chosen = CephSettings(conffile=str(ceph_cluster.conffile), keyring=str(ceph_cluster.keyring), **settings)
+    return CephStorage(stand_in_host(chosen), "ceph")
+
+
+@pytest.fixture
+def ceph_driver(ceph_cluster: CephCluster) -> Iterator[CephStorage]:
+    driver = driver_for(ceph_cluster)
+    yield driver
+    driver.close()
+
+
+class TestCephConformance(StorageConformance):
+    @pytest.fixture
+    def make_driver(self, ceph_cluster: CephCluster) -> Iterator[Callable[[], StorageDriver]]:
+        made: list[CephStorage] = []
+
+        def make() -> StorageDriver:
+            made.append(driver_for(ceph_cluster))
+            return made[-1]
+
+        yield make
+        for driver in made:
+            driver.close()
+
+    @pytest.fixture
+    def pool(self) -> str:
+        return "pvc-conformance"
+
+
+def test_a_vm_disk_is_an_rbd_network_disk_with_the_clients_key(
+    ceph_driver: CephStorage, ceph_cluster: CephCluster
+) -> None:
+    ceph_driver.add_pool("vms", replicas=1, min_replicas=1)
+    try:
+        ceph_driver.add_volume("vms", "web1-disk0", 16 * MIB)
+        volume = VmVolume("vms", "web1-disk0", "virtio", "vda")
+        device = ceph_driver.attach("6f1e0e36-9f35-4a7e-8d7c-0d5d3b8a4e11", volume)
+        disk = ElementTree.fromstring(device.xml)
+        source = disk.find("source")
+        assert source is not None and (source.get("protocol"), source.get("name")) == ("rbd", "vms/web1-disk0")
+        assert [h.get("port") for h in source.findall("host")]  # the monitors, from the cluster's monmap
+        assert disk.find("target").get("dev") == "vda"  # type: ignore[union-attr]
+        key = next(
+            line.split("=", 1)[1].strip() for line in ceph_cluster.keyring.read_text().splitlines() if "key" in line
+        )
+        assert device.secret is not None and device.secret.usage == "ceph"
+        assert device.secret.value == base64.b64decode(key)  # libvirt takes the key's bytes
+        assert (device.kind, device.key) == ("volume", "vms/web1-disk0")
+    finally:
+        ceph_driver.remove_pool("vms")
+
+
+def test_cephs_refusals_are_one_line_errors(ceph_driver: CephStorage) -> None:
+    with pytest.raises(NotFound, match="no pool named 'nosuch'"):
+        ceph_driver.volumes("nosuch")
+    ceph_driver.add_pool("vms", replicas=1, min_replicas=1)
+    try:
+        ceph_driver.add_volume("vms", "d", 8 * MIB)
+        with pytest.raises(InvalidRequest, match="shrinking vms/d loses data"):
+            ceph_driver.resize_volume("vms", "d", 4 * MIB)
+        with pytest.raises(InvalidRequest, match="is not a valid volume name"):
+            ceph_driver.add_volume("vms", "../d", 8 * MIB)
+        with pytest.raises(InvalidRequest, match="must be positive"):
+            ceph_driver.add_volume("vms", "e", 0)
+        with pytest.raises(NotFound, match="no volume vms/nosuch"):
+            ceph_driver.volume("vms", "nosuch")
+    finally:
+        ceph_driver.remove_pool("vms")
+
+
+def test_a_cluster_that_does_not_answer_is_a_clear_error_within_the_timeout(tmp_path: Any) -> None:
+    conf = tmp_path / "ceph.conf"
+    conf.write_text("[global]\nmon host = 127.0.0.1:1\nauth client required = none\n")
+    settings = CephSettings(conffile=str(conf), timeout=2.0)
+    with pytest.raises(StorageError, match="cannot connect to Ceph with"):
+        CephStorage(stand_in_host(settings), "ceph")
+
+
+def test_client_addresses_read_librados_form() -> None:
+    assert client_addresses("[v2:10.0.0.1:0/123,v1:10.0.0.1:0/123]") == ["10.0.0.1:0/123"]
+    assert client_addresses("") == []
