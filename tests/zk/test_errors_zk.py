@@ -171,7 +171,8 @@ def test_a_cluster_out_of_reach_is_unavailable(lone_zookeeper: ZooKeeper, tmp_pa
         status, body, _ = api.call("GET", "/node")
         assert (status, body["error"]) == (Unavailable.http_status, Unavailable.code), body
         over_api = {"PVC_CONFIG_DIR": str(tmp_path / "config"), "PVC_CONNECTION": f"http://127.0.0.1:{port}"}
-        result = run_pvc("node", "list", env=over_api | {"PVC_API_KEY": KEY})
+        # pvc waits longer than pvcapid's own ZooKeeper bound (10 s), so it hears pvcapid's answer
+        result = run_pvc("node", "list", env=over_api | {"PVC_API_KEY": KEY, "PVC_TIMEOUT": "30"})
         assert (result.returncode, result.stderr) == (Unavailable.exit_code, f"pvc: error: {body['message']}\n")
     finally:
         stop_api(process)
