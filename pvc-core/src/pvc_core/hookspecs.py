@@ -226,9 +226,10 @@ def pvc_vm_prepare(host: Host, vm: VmRecord, purpose: str) -> list[DomainDevice]
 def pvc_vm_release(host: Host, vm: VmRecord, purpose: str) -> None:
     """Release on this node what ``pvc_vm_prepare`` made ready for the VM.
 
-    When: on the node that ran ``vm``, after it stopped (``purpose`` ``stop``: shut down, stopped, failed
-    to start, crashed), after it migrated away (``migrate-out``), and on a migration's destination when
-    the migration did not happen (``abandoned``). May be called for a VM this plugin never prepared, and
+    When: on the node that ran ``vm``, after it stopped (``purpose`` ``stop``: shut down, stopped, refused
+    by the hypervisor after it was prepared, crashed), after it migrated away (``migrate-out``), when a
+    prepare failed (``abandoned``) and on a migration's destination when the migration did not happen
+    (``abandoned``). May be called for a VM this plugin never prepared, and
     more than once: it must be idempotent.
     Where: a VM-manager worker thread.
     Returns: nothing. May raise: logged with the plugin's name; the others still run.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from kazoo.client import TransactionRequest
 
-from pvc_core.errors import InvalidRequest
+from pvc_core.errors import InvalidRequest, PvcError
 from pvc_core.zk import paths
 
 if TYPE_CHECKING:
@@ -35,8 +35,12 @@ class PreparedDomain:
 
     xml: str
     secrets: tuple[DomainSecret, ...]
-    contributed: bool  # whether any plugin added a device (else ``xml`` is the stored definition)
     devices: int = 0  # how many devices plugins added
+
+    @property
+    def contributed(self) -> bool:
+        """Whether any plugin added a device (else ``xml`` is the stored definition)."""
+        return self.devices > 0
 
 
 class Host:
@@ -140,21 +144,20 @@ class Host:
         """Call every plugin's ``pvc_vm_prepare`` for ``vm`` here and assemble its domain XML.
 
         Raises a one-line PvcError naming the plugin or the attachment when a plugin fails or an
-        attachment is served by none (what the plugins prepared is released first)."""
+        attachment is served by none; what the plugins prepared is then released (``abandoned``) here, once."""
         from pvc_core.vms import store
         from pvc_core.vms.devices import assemble
 
         base = store.read_xml(self.zk, vm.uuid)
         if self._hooks is None:
-            return PreparedDomain(xml=base, secrets=(), contributed=False)
-        contributions = self._hooks.vm_prepare(self, vm, purpose)
+            return PreparedDomain(xml=base, secrets=())
         try:
+            contributions = self._hooks.vm_prepare(self, vm, purpose)
             xml, secrets = assemble(vm, base, contributions, self.node)
-        except InvalidRequest:
+        except PvcError:
             self._hooks.vm_release(self, vm, "abandoned")
             raise
-        devices = sum(len(c.devices) for c in contributions)
-        return PreparedDomain(xml=xml, secrets=tuple(secrets), contributed=devices > 0, devices=devices)
+        return PreparedDomain(xml=xml, secrets=tuple(secrets), devices=sum(len(c.devices) for c in contributions))
 
     def announce_fenced(self, node: str, epoch: int) -> list[str]:
         """Call every plugin's ``pvc_node_fenced`` (for the fence monitor, after a confirmed power-off and

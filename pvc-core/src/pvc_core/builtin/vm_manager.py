@@ -36,7 +36,6 @@ from pvc_core.zk.session import encode
 PVC_CONTRACT = ">=2.0,<3"
 
 PLUGIN = "builtin.vm-manager"
-RUNNING = RUNNING_STATES
 
 
 class VmManager:
@@ -71,7 +70,7 @@ class VmManager:
     def adopt(self) -> None:
         """VMs already running here (pvcd restarted): record them as running, never restart them."""
         for uuid, state in self.driver.domains().items():
-            if state not in RUNNING:
+            if state not in RUNNING_STATES:
                 continue
             try:
                 record = store.read(self.zk, uuid)[0]
@@ -164,7 +163,7 @@ class VmManager:
         except PvcError:
             return  # removed
         local = self.driver.state(uuid)
-        running = local in RUNNING
+        running = local in RUNNING_STATES
         log = self.log.bind(vm=record.name)
         if record.node != self.node:
             ours = record.operation is not None and record.operation.node == self.node
@@ -233,13 +232,15 @@ class VmManager:
             self.prepare_incoming(record, log)
 
     def start_here(self, record: VmRecord, log: Any) -> None:
+        prepared = None
         try:
-            prepared = self.host.prepare_vm(record, "start")
+            prepared = self.host.prepare_vm(record, "start")  # a failure here was released by prepare_vm
             self.driver.define_secrets(prepared.secrets)
             self.driver.start(record.uuid, prepared.xml)
         except PvcError as exc:
             log.warning("vm_start_failed", error=str(exc))
-            self.host.release_vm(record, "stop")
+            if prepared is not None:  # prepared, then the hypervisor refused it: release what was made ready
+                self.host.release_vm(record, "stop")
             self._settle(record, VmState.FAIL, self.driver.state(record.uuid), str(exc))
             return
         log.info("vm_started", devices=prepared.devices)

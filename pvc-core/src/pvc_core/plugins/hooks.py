@@ -126,8 +126,8 @@ class Hooks:
     # -- VMs on this node (VM-manager workers) -------------------------------------------------------------
 
     def vm_prepare(self, host: Host, vm: VmRecord, purpose: str) -> list[Contribution]:
-        """Every plugin's devices for ``vm``; the first failure is raised as a PvcError naming the plugin,
-        after what the others prepared was released."""
+        """Every plugin's devices for ``vm``; the first failure is raised as a PvcError naming the plugin
+        (the caller, ``Host.prepare_vm``, releases what the others prepared)."""
         contributions: list[Contribution] = []
         for impl in self._impls("pvc_vm_prepare"):
             try:
@@ -135,7 +135,6 @@ class Hooks:
                 if not isinstance(devices, list | tuple) or not all(isinstance(d, DomainDevice) for d in devices):
                     raise PluginError("pvc_vm_prepare must return a list of DomainDevice")
             except Exception as exc:
-                self.vm_release(host, vm, "abandoned")
                 reason = str(exc) if isinstance(exc, PvcError) else f"{type(exc).__name__}: {exc}"
                 raise PluginError(f"plugin '{impl.plugin_name}' could not prepare VM {vm.name}: {reason}") from exc
             contributions.append(Contribution(impl.plugin_name, tuple(devices)))
