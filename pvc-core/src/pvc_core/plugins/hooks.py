@@ -52,16 +52,20 @@ class Hooks:
                 results.append((impl.plugin_name, result))
         return results
 
-    def notify(self, hook: str, event: str, /, **kwargs: Any) -> list[str]:
-        """Call every implementation of a notification hook, isolated; return the plugins that raised."""
+    def _isolated(self, hook: str, event: str, kwargs: dict[str, Any]) -> list[tuple[str, Exception]]:
+        """Call every implementation on its own; log and collect what each raised, by plugin."""
         failed = []
         for impl in self._impls(hook):
             try:
                 self._call(impl, kwargs)
-            except Exception:  # noqa: BLE001 - a plugin's failure is isolated and logged
-                failed.append(impl.plugin_name)
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure is isolated and logged
+                failed.append((impl.plugin_name, exc))
                 get_logger(plugin=impl.plugin_name, hook=hook, on_event=event).exception("hook_failed")
         return failed
+
+    def notify(self, hook: str, event: str, /, **kwargs: Any) -> list[str]:
+        """Call every implementation of a notification hook, isolated; return the plugins that raised."""
+        return [plugin for plugin, _exc in self._isolated(hook, event, kwargs)]
 
     # -- start-up ----------------------------------------------------------------------------------------
 
@@ -135,8 +139,9 @@ class Hooks:
                 if not isinstance(devices, list | tuple) or not all(isinstance(d, DomainDevice) for d in devices):
                     raise PluginError("pvc_vm_prepare must return a list of DomainDevice")
             except Exception as exc:
-                reason = str(exc) if isinstance(exc, PvcError) else f"{type(exc).__name__}: {exc}"
-                raise PluginError(f"plugin '{impl.plugin_name}' could not prepare VM {vm.name}: {reason}") from exc
+                raise PluginError(
+                    f"plugin '{impl.plugin_name}' could not prepare VM {vm.name}: {_reason(exc)}"
+                ) from exc
             contributions.append(Contribution(impl.plugin_name, tuple(devices)))
         return contributions
 
@@ -159,17 +164,8 @@ class Hooks:
 
     def node_fenced(self, host: Host, node: str, epoch: int) -> list[str]:
         """Every implementation, isolated; return one line per plugin that failed, with its reason."""
-        failures = []
-        for impl in self._impls("pvc_node_fenced"):
-            try:
-                self._call(impl, {"host": host, "node": node, "epoch": epoch})
-            except Exception as exc:  # noqa: BLE001 - reported to the caller, which holds the recovery
-                get_logger(plugin=impl.plugin_name, hook="pvc_node_fenced", on_event=f"node {node} fenced").exception(
-                    "hook_failed"
-                )
-                reason = str(exc) if isinstance(exc, PvcError) else f"{type(exc).__name__}: {exc}"
-                failures.append(f"plugin '{impl.plugin_name}' could not fence {node}'s clients: {reason}")
-        return failures
+        failed = self._isolated("pvc_node_fenced", f"node {node} fenced", {"host": host, "node": node, "epoch": epoch})
+        return [f"plugin '{plugin}' could not fence {node}'s clients: {_reason(exc)}" for plugin, exc in failed]
 
     # -- the HTTP API (pvcapid) ------------------------------------------------------------------------------
 
@@ -215,3 +211,8 @@ class Hooks:
 
     def session_changed(self, host: Host, state: str) -> None:
         self.notify("pvc_session_changed", f"session {state}", host=host, state=state)
+
+
+def _reason(exc: BaseException) -> str:
+    """A plugin's exception as the tail of a one-line error: our own errors as they are, others typed."""
+    return str(exc) if isinstance(exc, PvcError) else f"{type(exc).__name__}: {exc}"
