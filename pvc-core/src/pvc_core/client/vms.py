@@ -31,6 +31,7 @@ from pvc_core.zk import paths
 
 if TYPE_CHECKING:
     from pvc_core.client.cluster import Cluster
+    from pvc_core.nodes import NodeView
 
 __all__ = ["NetworkSpec", "ProgressFn", "Vms", "VolumeSpec", "wait_settled"]
 
@@ -80,8 +81,8 @@ class Vms:
         self.cluster.require_initialised()
         return read_capacities(self.zk, ignore=ignore)
 
-    def _check_nodes(self, names: Iterable[str]) -> None:
-        known = {view.name for view in self.cluster.nodes()}
+    def _check_nodes(self, names: Iterable[str], views: Iterable[NodeView] | None = None) -> None:
+        known = {view.name for view in (self.cluster.nodes() if views is None else views)}
         for name in names:
             if name not in known:
                 raise NotFound(f"no node named '{name}' in this cluster")
@@ -107,7 +108,8 @@ class Vms:
         or mappings) must be offered by some node's plugins; targets and MACs left out are filled in."""
         domain = parse_domain(xml)
         limit, tags = tuple(limit), tuple(dict.fromkeys(tags))
-        self._check_nodes([*limit, *([target] if target else [])])
+        views = self.cluster.nodes()  # read once: names, offers and capacities all come from it
+        self._check_nodes([*limit, *([target] if target else [])], views)
         requests.check_meta(selector, migration_method, max_downtime_ms)
         attached_volumes, attached_networks = self._attachments(volumes, networks)
         record = VmRecord(
@@ -125,10 +127,10 @@ class Vms:
             memory_mib=domain.memory_mib,
             vcpus=domain.vcpus,
         )
-        check_provided(record, [view.record.attachments for view in self.cluster.nodes()])
+        check_provided(record, [view.record.attachments for view in views])
         if target and limit and target not in limit:
             raise InvalidRequest(f"target node {target} is outside the VM's node limit ({', '.join(limit)})")
-        home = target or choose_node(record, self.capacities())
+        home = target or choose_node(record, read_capacities(self.zk, views=views))
         store.create(self.zk, record.with_(node=home), domain.xml)
         return store.read(self.zk, domain.uuid)[0]
 

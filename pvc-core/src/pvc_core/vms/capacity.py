@@ -41,6 +41,8 @@ def node_capacity(view: NodeView) -> NodeCapacity:
     )
 
 
-def read_capacities(zk: ZkSession, ignore: str = "") -> dict[str, NodeCapacity]:
-    """Every node's capacity with what the VMs expected to run there take (``ignore``: the VM being placed)."""
-    return capacities((node_capacity(view) for view in read_views(zk)), store.list_all(zk), ignore=ignore)
+def read_capacities(zk: ZkSession, ignore: str = "", views: list[NodeView] | None = None) -> dict[str, NodeCapacity]:
+    """Every node's capacity with what the VMs expected to run there take (``ignore``: the VM being placed;
+    ``views``: the nodes as the caller just read them, not read again)."""
+    nodes = read_views(zk) if views is None else views
+    return capacities((node_capacity(view) for view in nodes), store.list_all(zk), ignore=ignore)
