@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.sax.saxutils import quoteattr
@@ -72,7 +71,6 @@ class CephStorage(StorageDriver):
         super().__init__(host, name)
         self.settings: CephSettings = host.config.section_or_default(SECTION, CephSettings)
         self.rados, self.rbd = _libs()
-        self._lock = threading.Lock()
         self.cluster = self._connect()
         self._publish_client_addresses()
 
@@ -136,17 +134,22 @@ class CephStorage(StorageDriver):
     @contextlib.contextmanager
     def _image(self, pool: str, name: str) -> Iterator[Any]:
         _check_name("volume", name)
-        with self._pool(pool) as ioctx:
-            try:
-                image = self.rbd.Image(ioctx, name)
-            except self.rbd.ImageNotFound:
-                raise NotFound(f"no volume {pool}/{name}") from None
-            except self.rbd.Error as exc:
-                raise StorageError(f"cannot open volume {pool}/{name}: {_reason(exc)}") from exc
-            try:
-                yield image
-            finally:
-                image.close()
+        with self._pool(pool) as ioctx, self._open(ioctx, pool, name) as image:
+            yield image
+
+    @contextlib.contextmanager
+    def _open(self, ioctx: Any, pool: str, name: str) -> Iterator[Any]:
+        """An image of a pool already open (a listing opens its pool once, not once per volume)."""
+        try:
+            image = self.rbd.Image(ioctx, name)
+        except self.rbd.ImageNotFound:
+            raise NotFound(f"no volume {pool}/{name}") from None
+        except self.rbd.Error as exc:
+            raise StorageError(f"cannot open volume {pool}/{name}: {_reason(exc)}") from exc
+        try:
+            yield image
+        finally:
+            image.close()
 
     def _rbd_call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -257,7 +260,7 @@ class CephStorage(StorageDriver):
         for each in names:
             with self._pool(each) as ioctx:
                 for name in sorted(self._rbd_call(f"list volumes of {each}", self.rbd.RBD().list, ioctx)):
-                    with self._image(each, name) as image:
+                    with self._open(ioctx, each, name) as image:
                         found.append(self._volume(each, image, name))
         return found
 
