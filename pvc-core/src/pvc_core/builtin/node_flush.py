@@ -19,12 +19,11 @@ from pvc_core.builtin.vm_settings import VmSettings, vm_settings
 from pvc_core.errors import PvcError
 from pvc_core.host import Host
 from pvc_core.log import get_logger
-from pvc_core.nodes import DomainState, NodeRecord, update_record
+from pvc_core.nodes import DomainState, NodeRecord, read_record, update_record
 from pvc_core.roles.compute import ComputeDriver
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, VmRecord, VmState
 from pvc_core.vms.requests import request
-from pvc_core.zk import paths
 
 PVC_CONTRACT = ">=2.0,<3"
 
@@ -55,8 +54,8 @@ class NodeFlush:
         update_record(self.zk, self.node, lambda r: replace(r, domain_state=state.value, domain_state_reason=reason))
 
     def _still(self, state: DomainState) -> bool:
-        found = self.zk.get_json(paths.node(self.node)) or {}
-        return bool(found.get("domain_state") == state.value) and not self._stopping.is_set()
+        found = read_record(self.zk, self.node)
+        return found is not None and found[0].domain_state == state.value and not self._stopping.is_set()
 
     def _move_all(self, records: list[VmRecord], target: str | None, flushed_from: str) -> list[str]:
         """Migrate the VMs, ``flush_parallel`` at a time; return why those that did not move stayed."""

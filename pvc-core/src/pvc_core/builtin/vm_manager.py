@@ -26,6 +26,7 @@ from pvc_core.dispatch import WatchHandle
 from pvc_core.errors import PvcError, Timeout
 from pvc_core.host import Host
 from pvc_core.log import get_logger
+from pvc_core.nodes import read_record
 from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver, ComputeError
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, VmState
@@ -372,9 +373,8 @@ class VmManager:
         self._update(record.uuid, back)
 
     def _node_resources(self, name: str) -> dict[str, Any]:
-        found = self.zk.get_json(paths.node(name)) or {}
-        resources = found.get("resources", {})
-        return resources if isinstance(resources, dict) else {}
+        found = read_record(self.zk, name)
+        return found[0].resources if found is not None else {}
 
 
 def _manager(host: Host) -> VmManager | None:
