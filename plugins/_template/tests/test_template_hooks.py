@@ -73,11 +73,7 @@ class FakeZk:
 
     data: dict[str, bytes] = field(default_factory=dict)
 
-    def ensure(self, path: str, value: bytes = b"") -> None:
-        self.data.setdefault(path, value)
-
-    def set(self, path: str, value: bytes, version: int = -1) -> None:
-        assert path in self.data, f"{path} set before it was created"
+    def put(self, path: str, value: bytes) -> None:
         self.data[path] = value
 
     def get_json(self, path: str) -> Any:

@@ -71,16 +71,14 @@ def pvc_become_primary(host: Host, epoch: int) -> None:
     node took over should use ``host.primary_transaction()`` instead of plain writes.
     """
     value = encode({"node": host.node, "epoch": epoch})
-    host.zk.ensure(PRIMARY, value)  # creates the znode (and its parents) on the first takeover
-    host.zk.set(PRIMARY, value)  # and overwrites what an earlier primary wrote
+    host.zk.put(PRIMARY, value)  # created (with its parents) on the first takeover, overwritten on the next
     # VM events are not replayed to a new primary: derived state is rebuilt from a full read here
     _write_vm_names(host, {vm.name for vm in host.cluster.vms.list()})
 
 
 def _write_vm_names(host: Host, names: set[str]) -> None:
     value = encode(sorted(names))
-    host.zk.ensure(VM_NAMES, value)
-    host.zk.set(VM_NAMES, value)
+    host.zk.put(VM_NAMES, value)
 
 
 def _vm_names(host: Host) -> set[str]:

@@ -38,13 +38,12 @@ from pvc_core.config import ConfigSection, StrictModel
 from pvc_core.dispatch import Watch
 from pvc_core.errors import PvcError, StartRefused
 from pvc_core.vms.devices import DomainDevice
-from pvc_core.zk.session import Conflict, encode
+from pvc_core.zk.session import encode
 
 if TYPE_CHECKING:
     from pvc_core.dispatch import ZkEvent
     from pvc_core.host import Host
     from pvc_core.vms.model import VmRecord
-    from pvc_core.zk.session import ZkSession
 
 PVC_CONTRACT = ">=2.0,<3"
 
@@ -83,18 +82,6 @@ def _config(host: Host) -> PluginConfig:
     return config
 
 
-def _write(zk: ZkSession, path: str, value: bytes) -> None:
-    """Set ``path`` to ``value``, creating it (and its parents) when missing."""
-    if zk.exists(path) is None:
-        try:
-            zk.create(path, value, makepath=True)
-        except Conflict:
-            pass  # created meanwhile: overwrite below
-        else:
-            return
-    zk.set(path, value)
-
-
 @hookimpl
 def pvc_config_sections() -> list[ConfigSection]:
     return [ConfigSection(SECTION, PluginConfig)]
@@ -122,12 +109,12 @@ def pvc_daemon_start(host: Host) -> None:
 @hookimpl
 def pvc_become_primary(host: Host, epoch: int) -> None:
     time.sleep(_config(host).primary_delay)
-    _write(host.zk, PRIMARY, encode({"node": host.node, "epoch": epoch}))
+    host.zk.put(PRIMARY, encode({"node": host.node, "epoch": epoch}))
 
 
 @hookimpl
 def pvc_become_secondary(host: Host, epoch: int) -> None:
-    _write(host.zk, f"{ROOT}/secondary/{host.node}", encode({"node": host.node, "epoch": epoch}))
+    host.zk.put(f"{ROOT}/secondary/{host.node}", encode({"node": host.node, "epoch": epoch}))
 
 
 @hookimpl
@@ -137,7 +124,7 @@ def pvc_zk_event(host: Host, event: ZkEvent) -> None:
     if _config(host).raise_in_hook:
         raise RuntimeError(RAISE_MESSAGE)
     if event.exists:
-        _write(host.zk, pong_path(host.node), event.data or b"")
+        host.zk.put(pong_path(host.node), event.data or b"")
 
 
 @hookimpl
@@ -162,7 +149,7 @@ def pvc_vm_prepare(host: Host, vm: VmRecord, purpose: str) -> list[DomainDevice]
         return []
     if config.fail_prepare:
         raise PvcError(f"testplugin cannot prepare network {config.offer_network} here")
-    _write(host.zk, f"{ROOT}/prepared/{host.node}/{vm.name}", purpose.encode())
+    host.zk.put(f"{ROOT}/prepared/{host.node}/{vm.name}", purpose.encode())
     return [
         DomainDevice(
             xml=f"<interface type='user'><mac address='{n.mac}'/><model type='{n.model}'/></interface>",
@@ -176,13 +163,13 @@ def pvc_vm_prepare(host: Host, vm: VmRecord, purpose: str) -> list[DomainDevice]
 @hookimpl
 def pvc_vm_release(host: Host, vm: VmRecord, purpose: str) -> None:
     if any(n.network == _config(host).offer_network for n in vm.networks):
-        _write(host.zk, f"{ROOT}/released/{host.node}/{vm.name}", purpose.encode())
+        host.zk.put(f"{ROOT}/released/{host.node}/{vm.name}", purpose.encode())
 
 
 def _vm_event(host: Host, *event: str) -> None:
     path = f"{ROOT}/vm_events"
     found = host.zk.get_json(path) or []
-    _write(host.zk, path, encode([*found, list(event)]))
+    host.zk.put(path, encode([*found, list(event)]))
 
 
 @hookimpl
@@ -209,4 +196,4 @@ def pvc_vm_removed(host: Host, vm: VmRecord) -> None:
 def pvc_node_fenced(host: Host, node: str, epoch: int) -> None:
     if _config(host).fail_node_fenced:
         raise PvcError("testplugin was told not to fence storage clients")
-    _write(host.zk, f"{ROOT}/fenced/{node}", encode({"epoch": epoch}))
+    host.zk.put(f"{ROOT}/fenced/{node}", encode({"epoch": epoch}))
