@@ -274,8 +274,7 @@ class VmManager:
             log.warning("vm_prepare_failed", error=str(exc))
             answer["error"] = str(exc)
         try:
-            self.zk.ensure(path)
-            self.zk.set(path, encode(answer))
+            self.zk.put(path, encode(answer))
         except PvcError as exc:  # the VM was removed meanwhile
             log.warning("vm_prepare_answer_failed", error=str(exc))
 
