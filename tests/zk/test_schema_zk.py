@@ -69,7 +69,7 @@ def test_a_v1_tree_is_migrated_to_v2(bare_hosts: str) -> None:
         write_v1_tree(cluster.zk)
         applied = schema.migrate(cluster.zk, schema.CORE_SCHEMA)
         assert [m.to_version for m in applied] == [2, 3]
-        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 3
+        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 4
         hv1 = json.loads(cluster.zk.get(paths.node("hv1"))[0])  # type: ignore[index]
         assert hv1["daemon_state"] == "run"
         assert hv1["resources"] == {"cpus": 8, "memory_total_mib": 32000, "memory_free_mib": 20000, "load": 0.5}
@@ -84,7 +84,7 @@ def test_a_starting_pvcd_migrates_a_v1_cluster_and_runs(bare_hosts: str, nodes: 
         write_v1_tree(cluster.zk)
         nodes.start("hv1", bare_hosts, ["hv1", "hv2"])
         wait_until(lambda: cluster.node("hv1").daemon_state == "run" and cluster.node("hv1").alive, what="hv1 to run")
-        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 3
+        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 4
         assert cluster.node("hv2").record.resources["cpus"] == 8  # the stopped node's data survived
 
 

@@ -359,6 +359,22 @@ def plugin_data_delete(cluster: Cluster, plugin: str, key: str) -> dict[str, Any
     return {"plugin": plugin, "key": key, "deleted": True}
 
 
+# -- plugins' actions: what a plugin's pvc command asks the primary to do, over the API --------------------
+
+
+@route(
+    "POST",
+    "/plugin-calls/<plugin>/<action>",
+    "Ask the primary coordinator to carry out a plugin's action (pvc_plugin_actions) and answer its result",
+    "plugins",
+    body=m.PluginCall,
+    response=m.PluginCallResult,
+)
+def plugin_call(cluster: Cluster, plugin: str, action: str, body: m.PluginCall) -> dict[str, Any]:
+    result = cluster.plugin_call(plugin, action, body.args, timeout=body.timeout)
+    return {"plugin": plugin, "action": action, "result": result}
+
+
 # -- what the task waits for when a long request did not ask to wait -------------------------------------
 
 

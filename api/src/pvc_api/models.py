@@ -184,5 +184,16 @@ class PluginDataDeleted(BaseModel):
     deleted: bool
 
 
+class PluginCall(Body):
+    args: dict[str, Any] = Field(default_factory=dict, description="The action's arguments (the plugin documents them)")
+    timeout: float = Field(30.0, gt=0, le=3600, description="Seconds to wait for the primary's answer")
+
+
+class PluginCallResult(BaseModel):
+    plugin: str
+    action: str
+    result: Any = Field(description="What the action answered (the plugin documents it)")
+
+
 class PluginDataQuery(Body):
     key: str = Field("", description="List the keys under this one; empty for the plugin's top-level keys.")

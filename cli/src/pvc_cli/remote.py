@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pvc_core.client.cluster import ClusterStatus, NodeView, wait_for
+from pvc_core.client.plugin_calls import request
 from pvc_core.client.plugin_data import check_key, check_plugin, encode_value
 from pvc_core.client.vms import NetworkSpec, VolumeSpec, wait_settled
 from pvc_core.errors import InvalidRequest, NotFound, PvcError, Unavailable, error_class
@@ -132,6 +133,12 @@ class RemoteCluster:
 
     def plugin_data(self, plugin: str) -> RemotePluginData:
         return RemotePluginData(self, plugin)
+
+    def plugin_call(self, plugin: str, action: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        request(plugin, action, args)  # a bad name or arguments that are not JSON: refused before it is sent
+        body = {"args": args or {}, "timeout": timeout}
+        path = f"/plugin-calls/{_q(plugin)}/{_q(action)}"
+        return self.call("POST", path, body, timeout=timeout + self.timeout)["result"]
 
 
 class RemotePluginData:

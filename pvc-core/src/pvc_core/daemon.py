@@ -28,6 +28,7 @@ from pvc_core.host import Host
 from pvc_core.log import configure_logging, get_logger
 from pvc_core.membership import Membership
 from pvc_core.nodes import DaemonState, NodeRecord, decode_record
+from pvc_core.plugin_calls import PluginCalls
 from pvc_core.plugins.drivers import Drivers
 from pvc_core.plugins.hooks import Hooks
 from pvc_core.plugins.manager import PluginSet
@@ -128,6 +129,9 @@ class Daemon:
         self.watches.children(paths.NODES, "nodes", self._on_nodes)
         # the primary turns VM changes into the cluster-level VM hooks (its watches come and go with the role)
         self.election.role_listeners.append(VmEvents(self.host, self.hooks, self.watches).role_changed)
+        # and carries out the plugin actions clients ask for (pvc_plugin_actions), in workers
+        self.plugin_calls = PluginCalls(self.host, self.hooks.plugin_actions(self.host), self.watches)
+        self.election.role_listeners.append(self.plugin_calls.role_changed)
         for plugin, watch in self.hooks.zk_watches(self.host):
             self.log.debug("plugin_watch", plugin=plugin, path=watch.path, kind=watch.kind)
             self.watches.plugin_watch(watch, self._deliver)
@@ -233,6 +237,8 @@ class Daemon:
     def _close_session(self) -> None:
         if hasattr(self, "watches"):
             self.watches.stop()
+        if hasattr(self, "plugin_calls"):
+            self.plugin_calls.stop()
         self.dispatcher.stop()
         self.drivers.close()
         self.zk.stop()

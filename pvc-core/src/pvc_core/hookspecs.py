@@ -28,6 +28,7 @@ Rules that hold for every hook:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -331,6 +332,32 @@ def pvc_session_changed(host: Host, state: str) -> None:
     ``renewed`` once the node has re-registered on a new session and its watches are armed again.
     Where: dispatcher thread.
     Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Actions clients ask of a plugin (since contract 2.1)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def pvc_plugin_actions(host: Host) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """Declare the actions this plugin carries out when a client asks: ``cluster.plugin_call(plugin, action,
+    args)`` from a ``pvc`` command or an API route (create a volume, add a network...).
+
+    When: this hook once at start (the table is kept); an action each time a client asks for it, while
+    this node is the primary coordinator.
+    Where: this hook in pvcd's main thread; each action in a worker thread of its own (a few run at once),
+    never the dispatcher: an action may block, within the caller's timeout (30 s unless the caller says
+    otherwise; the caller stops waiting then, the action is not interrupted).
+    Returns: action name -> a function taking the call's arguments (a JSON object as a ``dict``) and
+    returning a JSON-serialisable result (at most 512 KiB encoded). The caller names the plugin by the
+    name it is loaded under (its ``pvc.plugins`` entry point name).
+    May raise (the action): a :class:`pvc_core.errors.PvcError` reaches the caller as the same class with
+    the same one-line message (and ``field`` for InvalidRequest): raise NotFound, AlreadyExists,
+    InvalidRequest, Busy for what the operator must fix. Any other exception reaches the caller as a
+    PvcError naming the plugin and the action, and is logged with its traceback.
+    May raise (this hook): stops pvcd at start with one line naming the plugin.
     """
 
 

@@ -279,6 +279,14 @@ class Cluster:
                 entry["nodes"].append(view.name)
         return found
 
+    def plugin_call(self, plugin: str, action: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        """Ask the primary coordinator to carry out ``plugin``'s ``action`` (``pvc_plugin_actions``) with
+        ``args``, and return its result; the action's own error is raised as its class. Timeout when no
+        primary answers within ``timeout`` (the action may still complete)."""
+        from pvc_core.client.plugin_calls import call
+
+        return call(self.zk, plugin, action, args, timeout)
+
     def plugin_data(self, plugin: str) -> PluginData:
         """The data of ``plugin`` under ``/plugins/<plugin>``: JSON values by relative key."""
         from pvc_core.client.plugin_data import PluginData

@@ -153,3 +153,8 @@ class ClusterClient(Protocol):
     def plugin_data(self, plugin: str) -> PluginDataClient:
         """The data of ``plugin`` (its name: the ``pvc.plugins`` entry point), under ``/plugins/<plugin>``."""
         ...
+
+    def plugin_call(self, plugin: str, action: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        """Ask the primary coordinator to carry out ``plugin``'s action (``pvc_plugin_actions``) with
+        ``args``; its result, or its error raised as its own class."""
+        ...

@@ -6,7 +6,7 @@ nor stops the caller; the error is logged with the plugin, the hook and the even
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -166,6 +166,17 @@ class Hooks:
         """Every implementation, isolated; return one line per plugin that failed, with its reason."""
         failed = self._isolated("pvc_node_fenced", f"node {node} fenced", {"host": host, "node": node, "epoch": epoch})
         return [f"plugin '{plugin}' could not fence {node}'s clients: {_reason(exc)}" for plugin, exc in failed]
+
+    # -- actions clients ask of plugins (the primary carries them out) --------------------------------------
+
+    def plugin_actions(self, host: Host) -> dict[str, dict[str, Callable[[dict[str, Any]], Any]]]:
+        """Each plugin's actions by name; a table that is not name -> callable is a PluginError naming it."""
+        tables: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {}
+        for plugin, table in self.collect("pvc_plugin_actions", host=host):
+            if not isinstance(table, dict) or not all(isinstance(k, str) and callable(v) for k, v in table.items()):
+                raise PluginError(f"plugin '{plugin}' returned from pvc_plugin_actions something not name -> function")
+            tables[plugin] = dict(table)
+        return tables
 
     # -- the HTTP API (pvcapid) ------------------------------------------------------------------------------
 

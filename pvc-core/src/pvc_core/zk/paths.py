@@ -1,4 +1,4 @@
-"""Paths of the core's part of the ZooKeeper tree (schema v3). Plugins declare their own subtrees."""
+"""Paths of the core's part of the ZooKeeper tree (schema v4). Plugins declare their own subtrees."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ FENCE_COUNTS = "/fence_counts"  # JSON: fence attempts by result since the clust
 DOMAIN_SUMMARIES = "/domain_summaries"
 SUMMARY_BUCKETS = 64
 PLACEMENT = "/placement"
+PLUGIN_CALLS = "/plugin_calls"  # clients' requests for a plugin's actions, carried out by the primary
 
 
 def node(name: str) -> str:

@@ -182,9 +182,14 @@ def _v2_to_v3(zk: ZkSession) -> None:
         zk.ensure(path, b"{}")
 
 
+def _v3_to_v4(zk: ZkSession) -> None:
+    """v4 adds the plugin calls (a client's request for a plugin's action, carried out by the primary)."""
+    zk.ensure(paths.PLUGIN_CALLS)
+
+
 CORE_SCHEMA = Schema(
     owner=CORE_OWNER,
-    version=3,
+    version=4,
     paths=(
         paths.CONFIG,
         paths.NODES,
@@ -197,12 +202,14 @@ CORE_SCHEMA = Schema(
         paths.CONSOLE,
         paths.FAULTS,
         paths.FENCE_REQUESTS,
+        paths.PLUGIN_CALLS,
         paths.COORDINATORS,
         paths.PLUGINS,
     ),
     migrations=(
         Migration(2, "one JSON summary znode per node; liveness and coordinator trees", _v1_to_v2),
         Migration(3, "VM name index and per-node placement index", _v2_to_v3),
+        Migration(4, "plugin calls", _v3_to_v4),
     ),
 )
 

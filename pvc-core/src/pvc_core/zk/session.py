@@ -147,9 +147,11 @@ class ZkSession:
             name = type(exc).__name__
             raise ZooKeeperUnavailable(f"ZooKeeper request {what} failed: {name}") from exc
 
-    def get(self, path: str) -> tuple[bytes, ZnodeStat] | None:
+    def get(self, path: str, watch: Callable[[Any], None] | None = None) -> tuple[bytes, ZnodeStat] | None:
+        """The znode's data and stat, None when absent; ``watch`` is called once (on a kazoo thread: it must
+        only hand over) at the next change of the znode."""
         try:
-            data, stat = self.wait(self.client.get_async(path), f"get {path}")
+            data, stat = self.wait(self.client.get_async(path, watch=watch), f"get {path}")
         except NoNodeError:
             return None
         return data, stat
@@ -184,10 +186,14 @@ class ZkSession:
                 results.append((data, stat))
         return results
 
-    def create(self, path: str, value: bytes = b"", ephemeral: bool = False, makepath: bool = False) -> str:
+    def create(
+        self, path: str, value: bytes = b"", ephemeral: bool = False, makepath: bool = False, sequence: bool = False
+    ) -> str:
+        """Create ``path`` and return the path created (with its sequence number when ``sequence``)."""
         try:
             created: str = self.wait(
-                self.client.create_async(path, value, ephemeral=ephemeral, makepath=makepath), f"create {path}"
+                self.client.create_async(path, value, ephemeral=ephemeral, sequence=sequence, makepath=makepath),
+                f"create {path}",
             )
         except NodeExistsError as exc:
             raise AlreadyExists(f"{path} already exists") from exc

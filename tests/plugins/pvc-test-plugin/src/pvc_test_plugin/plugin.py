@@ -17,6 +17,9 @@ What the tests can observe, per node ``<node>``:
   hooks, appended by the primary.
 * ``/plugins/testplugin/fenced/<node>``: ``{"epoch"}`` written by ``pvc_node_fenced``; with
   ``fail_node_fenced: true`` it raises instead.
+* Actions (``pvc_plugin_actions``), carried out by the primary: ``echo`` answers its arguments and the
+  node that carried it out; ``refuse`` raises NotFound (``InvalidRequest`` naming ``args.field`` when
+  given); ``crash`` raises RuntimeError; ``slow`` sleeps ``args.seconds`` first; ``huge`` answers 600 KiB.
 * ``refuse_start: REASON`` makes ``pvc_daemon_start`` raise ``StartRefused(REASON)``.
 
 With ``testplugin: {raise_in_hook: true}`` in the node config, ``pvc_daemon_start`` and ``pvc_zk_event``
@@ -36,7 +39,7 @@ from pydantic import Field
 from pvc_core import hookimpl
 from pvc_core.config import ConfigSection, StrictModel
 from pvc_core.dispatch import Watch
-from pvc_core.errors import PvcError, StartRefused
+from pvc_core.errors import InvalidRequest, NotFound, PvcError, StartRefused
 from pvc_core.vms.devices import DomainDevice
 from pvc_core.zk.session import encode
 
@@ -197,3 +200,26 @@ def pvc_node_fenced(host: Host, node: str, epoch: int) -> None:
     if _config(host).fail_node_fenced:
         raise PvcError("testplugin was told not to fence storage clients")
     host.zk.put(f"{ROOT}/fenced/{node}", encode({"epoch": epoch}))
+
+
+@hookimpl
+def pvc_plugin_actions(host: Host) -> dict[str, Any]:
+    def echo(args: dict[str, Any]) -> dict[str, Any]:
+        return {"args": args, "node": host.node}
+
+    def refuse(args: dict[str, Any]) -> None:
+        if "field" in args:
+            raise InvalidRequest(f"testplugin refuses {args['field']}", field=str(args["field"]))
+        raise NotFound("testplugin has no such thing")
+
+    def crash(args: dict[str, Any]) -> None:
+        raise RuntimeError("testplugin crashed on purpose")
+
+    def slow(args: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(float(args.get("seconds", 1)))
+        return echo(args)
+
+    def huge(args: dict[str, Any]) -> str:
+        return "x" * (600 * 1024)
+
+    return {"echo": echo, "refuse": refuse, "crash": crash, "slow": slow, "huge": huge}
