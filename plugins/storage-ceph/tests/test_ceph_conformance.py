@@ -11,10 +11,12 @@ from xml.etree import ElementTree
 
 import pytest
 
+from pvc_core.client import Cluster
 from pvc_core.errors import InvalidRequest, NotFound
 from pvc_core.roles.storage import StorageDriver, StorageError
 from pvc_core.testing.storage_conformance import StorageConformance
 from pvc_core.vms.model import VmVolume
+from pvc_core.zk.session import ZkSession
 from pvc_storage_ceph.driver import CephSettings, CephStorage, client_addresses
 from pvc_storage_ceph.testing import CephCluster
 
@@ -22,30 +24,30 @@ pytestmark = pytest.mark.zk
 MIB = 1024 * 1024
 
 
-def stand_in_host(settings: CephSettings) -> Any:
-    """Just what the driver reads of the host: its config (no daemon is needed to test a driver)."""
-    return SimpleNamespace(config=SimpleNamespace(section_or_default=lambda _name, _model: settings), node="test")
+def stand_in_host(settings: CephSettings, zk: ZkSession, node: str = "test") -> Any:
+    """Just what the driver reads of the host: its config and its ZooKeeper session (no daemon is needed)."""
+    return SimpleNamespace(config=SimpleNamespace(section_or_default=lambda _name, _model: settings), node=node, zk=zk)
 
 
-def driver_for(ceph_cluster: CephCluster, **settings: Any) -> CephStorage:
+def driver_for(ceph_cluster: CephCluster, zk: ZkSession, node: str = "test", **settings: Any) -> CephStorage:
     chosen = CephSettings(conffile=str(ceph_cluster.conffile), keyring=str(ceph_cluster.keyring), **settings)
-    return CephStorage(stand_in_host(chosen), "ceph")
+    return CephStorage(stand_in_host(chosen, zk, node), "ceph")
 
 
 @pytest.fixture
-def ceph_driver(ceph_cluster: CephCluster) -> Iterator[CephStorage]:
-    driver = driver_for(ceph_cluster)
+def ceph_driver(ceph_cluster: CephCluster, cluster: Cluster) -> Iterator[CephStorage]:
+    driver = driver_for(ceph_cluster, cluster.zk)
     yield driver
     driver.close()
 
 
 class TestCephConformance(StorageConformance):
     @pytest.fixture
-    def make_driver(self, ceph_cluster: CephCluster) -> Iterator[Callable[[], StorageDriver]]:
+    def make_driver(self, ceph_cluster: CephCluster, cluster: Cluster) -> Iterator[Callable[[], StorageDriver]]:
         made: list[CephStorage] = []
 
         def make() -> StorageDriver:
-            made.append(driver_for(ceph_cluster))
+            made.append(driver_for(ceph_cluster, cluster.zk))
             return made[-1]
 
         yield make
@@ -103,7 +105,38 @@ def test_a_cluster_that_does_not_answer_is_a_clear_error_within_the_timeout(tmp_
     conf.write_text("[global]\nmon host = 127.0.0.1:1\nauth client required = none\n")
     settings = CephSettings(conffile=str(conf), timeout=2.0)
     with pytest.raises(StorageError, match="cannot connect to Ceph with"):
-        CephStorage(stand_in_host(settings), "ceph")
+        CephStorage(stand_in_host(settings, zk=None), "ceph")  # type: ignore[arg-type]
+
+
+def test_a_fenced_nodes_writes_fail_and_its_lock_passes_to_the_next_owner(
+    ceph_cluster: CephCluster, cluster: Cluster
+) -> None:
+    """Storage-side fencing proven by trying: hv9 (a client of its own) writes a VM disk and holds its lock;
+    after the fence its next write fails, the lock is free, and the next owner reads what hv9 wrote."""
+    primary = driver_for(ceph_cluster, cluster.zk, node="hv1")
+    fenced = driver_for(ceph_cluster, cluster.zk, node="hv9")  # records hv9's client address
+    primary.add_pool("vms", replicas=1, min_replicas=1)
+    try:
+        primary.add_volume("vms", "web1-disk0", 16 * MIB)
+        with fenced._image("vms", "web1-disk0") as image:
+            image.write(b"written before the fence", 0)  # takes the exclusive lock
+            # hv1 and hv9 share 127.0.0.1 here: only hv9's own client instances may be cut off, not the address
+            blocked = primary.fence_client("hv9", ["vms/web1-disk0"])
+            assert blocked and all(not a.endswith(":0/0") for a in blocked)
+            with pytest.raises(fenced.rbd.ConnectionShutdown):
+                image.write(b"written after the fence", 0)
+        assert primary.fenced_clients("hv9") == sorted(blocked)
+        with primary._image("vms", "web1-disk0") as image:
+            assert list(image.lock_get_owners()) == []  # broken, taken once, and free for the recovered VM
+            assert image.read(0, 24) == b"written before the fence"
+            image.write(b"written by the next owner", 0)
+        assert set(blocked) <= set(primary.blocklist())
+        assert sorted(primary.readmit_client("hv9")) == sorted(blocked)
+        assert not set(blocked) & set(primary.blocklist())
+    finally:
+        fenced.close()
+        primary.remove_pool("vms")
+        primary.close()
 
 
 def test_client_addresses_read_librados_form() -> None:

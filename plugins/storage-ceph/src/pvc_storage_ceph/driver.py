@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.sax.saxutils import quoteattr
 
@@ -32,6 +32,8 @@ SECTION = "storage_ceph"
 OWNER = "storage-ceph"
 ROOT = f"/plugins/{OWNER}"
 CLIENTS = f"{ROOT}/clients"  # each node's Ceph client addresses, for storage-side fencing
+FENCED = f"{ROOT}/fenced"  # what fencing a node blocklisted, until pvc node ready lifts it
+BLOCKLIST_SECONDS = 10 * 365 * 86400.0  # until lifted: Ceph's default (an hour) would let a fenced node back
 # libvirt keeps the client key as a secret under this UUID on every node (the same everywhere, so that a
 # domain's XML is valid on any node it migrates to)
 DEFAULT_SECRET_UUID = "8d1f8c9a-5c3e-4a6e-9b47-7f0c2d4a9e10"
@@ -65,7 +67,7 @@ def _check_name(kind: str, name: str) -> None:
 class CephStorage(StorageDriver):
     contract: ClassVar[str | None] = ">=2.0,<3"
     config_section: ClassVar[ConfigSection | None] = ConfigSection(SECTION, CephSettings)
-    zk_schema: ClassVar[Schema | None] = Schema(owner=OWNER, version=1, paths=(ROOT, CLIENTS))
+    zk_schema: ClassVar[Schema | None] = Schema(owner=OWNER, version=1, paths=(ROOT, CLIENTS, FENCED))
 
     def __init__(self, host: Host, name: str) -> None:
         super().__init__(host, name)
@@ -92,16 +94,6 @@ class CephStorage(StorageDriver):
         with contextlib.suppress(Exception):
             self.cluster.shutdown()
 
-    def _publish_client_addresses(self) -> None:
-        """Record this node's client addresses, which the primary blocklists when this node is fenced."""
-        zk = getattr(self.host, "zk", None)
-        node = getattr(self.host, "node", None)
-        get_addrs = getattr(self.cluster, "get_addrs", None)
-        if zk is None or node is None or get_addrs is None:
-            return
-        with contextlib.suppress(Exception):  # best effort: fencing then blocklists nothing more for it
-            zk.put(f"{CLIENTS}/{node}", json.dumps({"addrs": str(get_addrs())}).encode())
-
     def command(self, prefix: str, **arguments: Any) -> Any:
         """One monitor command (JSON in, JSON out); StorageError with Ceph's own message on failure."""
         request = json.dumps({"prefix": prefix, "format": "json", **arguments})
@@ -115,7 +107,13 @@ class CephStorage(StorageDriver):
             raise AlreadyExists(f"ceph {prefix}: {message.strip() or 'already exists'}")
         if ret < 0:
             raise StorageError(f"ceph {prefix} failed: {message.strip() or f'error {ret}'}")
-        return json.loads(out) if out else None
+        if not out:
+            return None
+        text = out.decode(errors="replace")
+        try:  # the first JSON value: "osd blocklist ls" answers two arrays back to back (single, ranges)
+            return json.JSONDecoder().raw_decode(text.strip())[0]
+        except ValueError:  # a few commands answer plain text whatever the format asked
+            return text
 
     @contextlib.contextmanager
     def _pool(self, pool: str) -> Iterator[Any]:
@@ -398,15 +396,94 @@ class CephStorage(StorageDriver):
         )
         return DomainDevice(xml=xml, kind="volume", key=volume.ref, secret=secret)
 
-    def fence_client(self, node: str) -> None:
-        """Blocklist the client addresses ``node`` recorded (nothing recorded: nothing to cut off)."""
+    def _publish_client_addresses(self) -> None:
+        """Record this node's client addresses, which the primary blocklists when this node is fenced."""
         zk = getattr(self.host, "zk", None)
-        recorded = zk.get_json(f"{CLIENTS}/{node}") if zk is not None else None
-        for addr in client_addresses(str((recorded or {}).get("addrs", ""))):
-            try:
-                self.cluster.blocklist_add(addr)
-            except self.rados.Error as exc:
-                raise StorageError(f"cannot blocklist {node}'s Ceph client {addr}: {_reason(exc)}") from exc
+        node = getattr(self.host, "node", None)
+        if zk is None or node is None:
+            return
+        addrs = client_addresses(str(self.cluster.get_addrs()))
+        with contextlib.suppress(Exception):  # best effort: fencing then blocklists what the locks show
+            zk.put(f"{CLIENTS}/{node}", json.dumps({"addrs": addrs}).encode())
+
+    def _recorded_addresses(self) -> dict[str, list[str]]:
+        zk = self.host.zk
+        names = zk.children(CLIENTS)
+        found = zk.get_many([f"{CLIENTS}/{n}" for n in names])
+        return {
+            n: [str(a) for a in (json.loads(f[0]) or {}).get("addrs", [])] if f and f[0] else []
+            for n, f in zip(names, found, strict=True)
+        }
+
+    def _blocklist(self, addr: str, add: bool) -> None:
+        arguments: dict[str, Any] = {"blocklistop": "add" if add else "rm", "addr": addr}
+        if add:
+            arguments["expire"] = BLOCKLIST_SECONDS
+        with contextlib.suppress(NotFound):  # removing what is not there
+            self.command("osd blocklist", **arguments)
+
+    def fence_client(self, node: str, volumes: Sequence[str] = ()) -> list[str]:
+        """Blocklist ``node``'s Ceph clients, then break and take the exclusive locks it held on ``volumes``.
+
+        Blocklisted: the whole address of the node (``IP:0/0``: every client it runs, QEMU's included)
+        when no other node shares that address, else only the client instances it recorded; and every
+        instance that holds the lock of one of ``volumes`` from the node's address. Each lock is then
+        broken and taken once (acquired and released), which proves nobody else holds it. Returns what
+        was blocklisted; idempotent."""
+        recorded = self._recorded_addresses()
+        own = recorded.get(node, [])
+        ips = {address_ip(a) for a in own}
+        shared = {address_ip(a) for other, addrs in recorded.items() if other != node for a in addrs}
+        blocked = [f"{ip}:0/0" for ip in sorted(ips - shared)] + [a for a in own if address_ip(a) in shared]
+        owners: list[tuple[str, Any]] = []
+        for ref in volumes:
+            pool, _, name = ref.partition("/")
+            with self._image(pool, name) as image:
+                for owner in self._rbd_call(f"lock owners of {ref}", lambda img=image: list(img.lock_get_owners())):
+                    address = str(owner["owner"])
+                    if address_ip(address) in ips or not ips:  # unknown node addresses: its VMs' lockers are its
+                        owners.append((ref, owner))
+                        if address not in blocked and f"{address_ip(address)}:0/0" not in blocked:
+                            blocked.append(address)
+        for addr in blocked:
+            self._blocklist(addr, add=True)
+        for ref, owner in owners:
+            pool, _, name = ref.partition("/")
+            with self._image(pool, name) as image:
+                self._rbd_call(f"break {node}'s lock on {ref}", image.lock_break, owner["mode"], owner["owner"])
+                self._rbd_call(f"take the lock on {ref}", image.lock_acquire, self.rbd.RBD_LOCK_MODE_EXCLUSIVE)
+                self._rbd_call(f"release the lock on {ref}", image.lock_release)
+        self._record_fence(node, blocked)
+        return blocked
+
+    def _record_fence(self, node: str, blocked: list[str]) -> None:
+        zk = self.host.zk
+        path = f"{FENCED}/{node}"
+        previous = zk.get_json(path) or {}
+        merged = sorted(set(previous.get("blocklisted", [])) | set(blocked))
+        zk.put(path, json.dumps({"blocklisted": merged}).encode())
+
+    def fenced_clients(self, node: str) -> list[str]:
+        """What fencing ``node`` blocklisted and nothing lifted yet (empty: it is not cut off)."""
+        return [str(a) for a in (self.host.zk.get_json(f"{FENCED}/{node}") or {}).get("blocklisted", [])]
+
+    def readmit_client(self, node: str) -> list[str]:
+        """Lift what fencing ``node`` blocklisted; returns what was lifted. Idempotent."""
+        lifted = self.fenced_clients(node)
+        for addr in lifted:
+            self._blocklist(addr, add=False)
+        self.host.zk.delete(f"{FENCED}/{node}")
+        return lifted
+
+    def blocklist(self) -> list[str]:
+        """Every client address Ceph blocklists now."""
+        return [str(entry.get("addr", "")) for entry in self.command("osd blocklist ls") or []]
+
+
+def address_ip(addr: str) -> str:
+    """``10.0.0.1`` of ``10.0.0.1:0/123`` (``[::1]:0/1`` gives ``::1``)."""
+    host = addr.rsplit("/", 1)[0].rsplit(":", 1)[0]
+    return host.strip("[]")
 
 
 def client_addresses(addrs: str) -> list[str]:

@@ -16,6 +16,7 @@ request the backend refuses (a shrink without ``allow_shrink``, a pool that cann
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -166,6 +167,14 @@ class StorageDriver(Driver):
         ``pool/volume``), with the secret the hypervisor needs; NotFound when the volume does not exist."""
 
     @abstractmethod
-    def fence_client(self, node: str) -> None:
-        """Cut the node's storage clients off for good (Ceph: blocklist its addresses, break its locks), so
-        that a node wrongly thought dead can never write again. Idempotent."""
+    def fence_client(self, node: str, volumes: Sequence[str] = ()) -> list[str]:
+        """Cut the node's storage clients off for good, so that a node wrongly thought dead can never write
+        again (Ceph: blocklist its addresses), and free the ``volumes`` (``pool/volume``) its VMs used for
+        their next owner (Ceph: break and take the exclusive locks it held). Returns what was cut off, one
+        entry per client address, for the log. Idempotent. (``volumes`` since contract 2.1.)"""
+
+    def readmit_client(self, node: str) -> list[str]:
+        """Undo :meth:`fence_client` once the operator made the node ready again (``pvc node ready``):
+        its new clients may use the storage. Returns what was lifted. Idempotent. (Since contract 2.1;
+        the default does nothing, for backends whose fencing needs no undoing.)"""
+        return []

@@ -74,6 +74,8 @@ class StorageConformance:
         assert (device.kind, device.key) == ("volume", f"{pool}/conf-a")
         assert device.xml.lstrip().startswith("<disk")
 
-    def test_fencing_a_client_twice_is_harmless(self, driver: StorageDriver) -> None:
+    def test_fencing_a_client_twice_and_readmitting_it_twice_is_harmless(self, driver: StorageDriver) -> None:
         driver.fence_client("pvc-conformance-node")
         driver.fence_client("pvc-conformance-node")
+        driver.readmit_client("pvc-conformance-node")
+        assert driver.readmit_client("pvc-conformance-node") == []  # nothing left to lift
