@@ -306,6 +306,58 @@ def tag_remove(obj: CliContext, name: str, tags: tuple[str, ...]) -> None:
     click.echo(f"{record.name}: tags {', '.join(record.tags) or '-'}")
 
 
+@vm.group()
+def volume() -> None:
+    """A VM's volumes (disks); a change takes effect at the VM's next start."""
+
+
+@volume.command("list")
+@vm_argument
+@format_option
+@click.pass_obj
+def volume_list(obj: CliContext, name: str, output_format: str) -> None:
+    """The VM's volumes: POOL/VOLUME, bus, target."""
+    with obj.cluster() as client:
+        record = client.vms.get(name)
+    volumes = [v.to_dict() for v in record.volumes]
+    rows = [[f"{v['pool']}/{v['volume']}", v["bus"], v["target"]] for v in volumes]
+    emit(volumes, output_format, lambda _v: table(["VOLUME", "BUS", "TARGET"], rows))
+
+
+@volume.command("add")
+@vm_argument
+@click.argument("ref", metavar="POOL/VOLUME")
+@click.option("--bus", type=click.Choice(["virtio", "scsi", "sata", "ide"]), default="virtio", show_default=True)
+@click.option("--target", default="", help="The guest's device name (vdb, sdc...); default: the next free one.")
+@click.pass_obj
+def volume_add(obj: CliContext, name: str, ref: str, bus: str, target: str) -> None:
+    """Give the VM volume POOL/VOLUME as a disk (a storage plugin must offer it)."""
+    with obj.cluster() as client:
+        record = client.vms.get(name)
+        if any(v.ref == ref for v in record.volumes):
+            raise CliError(f"VM {record.name} already has volume {ref}")
+        added = {"pool": ref.partition("/")[0], "volume": ref.partition("/")[2], "bus": bus, "target": target}
+        if "/" not in ref:
+            raise CliError(f"'{ref}' is not POOL/VOLUME")
+        record = client.vms.attach(name, volumes=[*record.volumes, added])
+    new = next(v for v in record.volumes if v.ref == ref)
+    click.echo(f"{record.name}: volume {ref} as {new.target} ({new.bus}); it takes effect at the next start")
+
+
+@volume.command("remove")
+@vm_argument
+@click.argument("ref", metavar="POOL/VOLUME")
+@click.pass_obj
+def volume_remove(obj: CliContext, name: str, ref: str) -> None:
+    """Take volume POOL/VOLUME away from the VM (the volume itself stays)."""
+    with obj.cluster() as client:
+        record = client.vms.get(name)
+        if not any(v.ref == ref for v in record.volumes):
+            raise CliError(f"VM {record.name} has no volume {ref}")
+        record = client.vms.attach(name, volumes=[v for v in record.volumes if v.ref != ref])
+    click.echo(f"{record.name}: volume {ref} removed; it takes effect at the next start")
+
+
 def _state_command(command: str, doc: str, targeted: bool = False) -> None:
     @vm.command(name=command, help=doc)
     @vm_argument

@@ -205,6 +205,10 @@ class LibvirtCompute(ComputeDriver):
             try:
                 self.connection().secretDefineXML(definition, 0).setValue(secret.value, 0)
             except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT and self.settings.uri.startswith("test:"):
+                    # libvirt's test driver (a hypervisor for tests) keeps no secrets, and needs none: it runs
+                    # nothing. Every real hypervisor defines them or fails here.
+                    continue
                 raise ComputeError(f"cannot define secret {secret.name}: {_one_line(exc)}") from exc
 
     def migrate(

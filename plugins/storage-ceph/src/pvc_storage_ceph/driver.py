@@ -33,6 +33,8 @@ OWNER = "storage-ceph"
 ROOT = f"/plugins/{OWNER}"
 CLIENTS = f"{ROOT}/clients"  # each node's Ceph client addresses, for storage-side fencing
 FENCED = f"{ROOT}/fenced"  # what fencing a node blocklisted, until pvc node ready lifts it
+OSD_FLAGS = ("noout", "noin", "nodown", "noup", "norebalance", "norecover", "nobackfill", "noscrub", "nodeep-scrub")
+FULL_RATIO = 0.85  # what of the others' free space an OSD's data may fill when it goes (Ceph's nearfull ratio)
 BLOCKLIST_SECONDS = 10 * 365 * 86400.0  # until lifted: Ceph's default (an hour) would let a fenced node back
 # libvirt keeps the client key as a secret under this UUID on every node (the same everywhere, so that a
 # domain's XML is valid on any node it migrates to)
@@ -48,6 +50,13 @@ class CephSettings(BaseModel):
     keyring: str = Field("", description="That client's keyring (default: what ceph.conf says).")
     timeout: float = Field(10.0, gt=0, description="Seconds a monitor command or an OSD operation may take.")
     secret_uuid: str = Field(DEFAULT_SECRET_UUID, description="The UUID of the libvirt secret holding the key.")
+    refresh_interval: float = Field(
+        10.0, gt=0, description="Seconds between looks at Ceph: pools offered to VMs; on the primary, status."
+    )
+    index_interval: float = Field(
+        120.0, gt=0, description="Seconds between the primary's full looks at every volume (for the listings)."
+    )
+    usage_interval: float = Field(60.0, gt=0, description="Seconds between refreshes of the capacity figures.")
 
 
 def _libs() -> tuple[Any, Any]:
@@ -178,6 +187,104 @@ class CephStorage(StorageDriver):
             used_bytes=int(stats.get("total_used_raw_bytes", stats.get("total_used_bytes", 0))),
             available_bytes=int(stats.get("total_avail_bytes", 0)),
         )
+
+    def status(self) -> dict[str, Any]:
+        """What ``pvc storage status`` shows: health with Ceph's checks, capacity, PG states, OSD counts."""
+        health = self.health()
+        pgs = (self.command("pg stat") or {}).get("pg_summary", {})
+        osds = self.osds()
+        return {
+            "health": health.status,
+            "checks": list(health.checks),
+            "total_bytes": health.total_bytes,
+            "used_bytes": health.used_bytes,
+            "available_bytes": health.available_bytes,
+            "pgs": int(pgs.get("num_pgs", 0)),
+            "pg_states": {s["name"]: int(s["num"]) for s in pgs.get("num_pg_by_state", [])},
+            "osds": len(osds),
+            "osds_up": sum(o["up"] for o in osds),
+            "osds_in": sum(o["in"] for o in osds),
+            "flags": self.flags(),
+        }
+
+    # -- OSDs ---------------------------------------------------------------------------------------------
+
+    def osds(self) -> list[dict[str, Any]]:
+        """Every OSD: id, node (its CRUSH host), up, in, weight, size and use."""
+        tree = self.command("osd tree") or {}
+        hosts = {child: n["name"] for n in tree.get("nodes", []) if n.get("type") == "host" for child in n["children"]}
+        usage = {int(n["id"]): n for n in (self.command("osd df") or {}).get("nodes", [])}
+        dump = {int(o["osd"]): o for o in (self.command("osd dump") or {}).get("osds", [])}
+        found = []
+        for osd_id, state in sorted(dump.items()):
+            use = usage.get(osd_id, {})
+            found.append(
+                {
+                    "id": osd_id,
+                    "node": hosts.get(osd_id, ""),
+                    "up": bool(state.get("up")),
+                    "in": bool(state.get("in")),
+                    "weight": float(use.get("crush_weight", 0.0)),
+                    "reweight": float(state.get("weight", 0.0)),
+                    "size_bytes": int(use.get("kb", 0)) * 1024,
+                    "used_bytes": int(use.get("kb_used", 0)) * 1024,
+                    "pgs": int(use.get("pgs", 0)),
+                }
+            )
+        return found
+
+    def _osd(self, osd_id: int) -> dict[str, Any]:
+        for osd in self.osds():
+            if osd["id"] == osd_id:
+                return osd
+        raise NotFound(f"no OSD osd.{osd_id}")
+
+    def set_osds_in(self, ids: Sequence[int], take_in: bool) -> None:
+        """Mark OSDs in (they take data) or out (their data moves to the others)."""
+        for osd_id in ids:
+            self._osd(osd_id)
+        self.command("osd in" if take_in else "osd out", ids=[str(i) for i in ids])
+
+    def flags(self) -> list[str]:
+        """The cluster's OSD flags that an operator sets (noout, noin, norebalance...)."""
+        flags = str((self.command("osd dump") or {}).get("flags", ""))
+        internal = {"sortbitwise", "recovery_deletes", "purged_snapdirs", "pglog_hardlimit"}
+        return [f for f in flags.split(",") if f and f not in internal]
+
+    def set_flag(self, flag: str, on: bool) -> list[str]:
+        if flag not in OSD_FLAGS:
+            raise InvalidRequest(f"'{flag}' is not an OSD flag ({', '.join(OSD_FLAGS)})", field="flag")
+        self.command("osd set" if on else "osd unset", key=flag)
+        return self.flags()
+
+    def removal_refusal(self, osd_id: int) -> str | None:
+        """Why the cluster cannot hold osd.N's data without it (None: it can)."""
+        osds = self.osds()
+        target = next((o for o in osds if o["id"] == osd_id), None)
+        if target is None:
+            raise NotFound(f"no OSD osd.{osd_id}")
+        others = [o for o in osds if o["id"] != osd_id and o["up"] and o["in"]]
+        nodes = {o["node"] for o in others}
+        for pool in self.pools():
+            if pool.replicas > len(nodes):
+                return (
+                    f"pool {pool.name} keeps {pool.replicas} copies on different nodes, and without osd.{osd_id} "
+                    f"only {len(nodes)} node(s) have OSDs up and in"
+                )
+        room = sum(o["size_bytes"] - o["used_bytes"] for o in others) * FULL_RATIO
+        if target["used_bytes"] > room:
+            return (
+                f"osd.{osd_id} holds {target['used_bytes']} bytes, more than the other OSDs have room for ({int(room)})"
+            )
+        return None
+
+    def remove_osd(self, osd_id: int) -> None:
+        """Take osd.N out of the cluster for good (out, then purged: CRUSH, auth, OSD map); the caller has
+        checked :meth:`removal_refusal` and stops its daemon."""
+        self._osd(osd_id)
+        self.command("osd out", ids=[str(osd_id)])
+        self.command("osd down", ids=[str(osd_id)])
+        self.command("osd purge", id=osd_id, yes_i_really_mean_it=True)
 
     # -- pools --------------------------------------------------------------------------------------------
 
@@ -323,6 +430,20 @@ class CephStorage(StorageDriver):
                 self._rbd_call(f"remove snapshot {pool}/{name}@{snap['name']}", image.remove_snap, snap["name"])
         with self._pool(pool) as ioctx:
             self._rbd_call(f"remove volume {pool}/{name}", self.rbd.RBD().remove, ioctx, name)
+
+    def write_volume(self, pool: str, name: str, offset: int, data: bytes) -> None:
+        """Write ``data`` into the volume at ``offset`` (an upload's piece)."""
+        with self._image(pool, name) as image:
+            if offset + len(data) > image.size():
+                raise InvalidRequest(f"writing {len(data)} bytes at {offset} goes past the end of {pool}/{name}")
+            self._rbd_call(f"write to {pool}/{name}", image.write, data, offset)
+
+    def read_volume(self, pool: str, name: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of the volume from ``offset`` (less at its end)."""
+        with self._image(pool, name) as image:
+            length = max(0, min(length, image.size() - offset))
+            data: bytes = self._rbd_call(f"read {pool}/{name}", image.read, offset, length) if length else b""
+            return data
 
     # -- snapshots ----------------------------------------------------------------------------------------
 

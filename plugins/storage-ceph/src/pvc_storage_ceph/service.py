@@ -1,0 +1,146 @@
+"""The plugin's work on one node: what it offers VMs, and on the primary the listings, status and fencing.
+
+One background thread per pvcd looks at Ceph every ``refresh_interval`` seconds: the pools this node can
+reach (offered to VMs as ``pool/*``), and on the primary Ceph's status (written when it changed) and,
+every ``index_interval``, the volume listings (rewritten only where they differ). Nothing here runs on
+the dispatcher thread except quick reads of what the thread found.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from pvc_core.errors import PvcError, StartRefused
+from pvc_core.log import get_logger
+from pvc_storage_ceph.driver import CephStorage
+from pvc_storage_ceph.index import VOLUMES, Index
+
+if TYPE_CHECKING:
+    from pvc_core.host import Host
+
+PLUGIN = "storage-ceph"
+
+
+class StorageService:
+    def __init__(self, host: Host) -> None:
+        driver = host.driver("storage")
+        if not isinstance(driver, CephStorage):
+            raise StartRefused("the storage-ceph plugin needs the ceph storage driver (drivers: {storage: ceph})")
+        self.host = host
+        self.driver = driver
+        self.settings = driver.settings
+        self.index = Index(host.zk)
+        self.log = get_logger(plugin=PLUGIN, node=host.node)
+        self.pools_offered: tuple[str, ...] = ()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._indexed_at = 0.0
+        self._usage_at = 0.0
+        self._last_usage: dict[str, Any] = {}
+        self._reachable = True
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.refresh_offers()
+        self._thread = threading.Thread(target=self._run, name="storage-ceph", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.settings.timeout + 1)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.refresh_interval):
+            self.refresh_offers()
+            if self.host.is_primary:
+                self.look()
+
+    def resync_and_look(self) -> None:
+        """A new primary's first look: the listings at once, then the status."""
+        self._indexed_at = 0.0
+        self.look()
+
+    def look(self) -> None:
+        """The primary's periodic look: status on change; listings when due."""
+        try:
+            self.publish_status()
+            if time.monotonic() - self._indexed_at >= self.settings.index_interval:
+                self.resync_index()
+        except PvcError as exc:
+            self.log.warning("storage_look_failed", reason=exc.message)
+
+    # -- what this node offers VMs --------------------------------------------------------------------------
+
+    def refresh_offers(self) -> None:
+        try:
+            pools = tuple(p.name for p in self.driver.pools())
+        except PvcError as exc:
+            if self._reachable:
+                self.log.warning("storage_unreachable", reason=exc.message)
+            self._reachable = False
+            self.pools_offered = ()
+            return
+        if not self._reachable:
+            self.log.info("storage_reachable")
+        self._reachable = True
+        self.pools_offered = pools
+
+    def offers(self) -> dict[str, list[str]]:
+        if self._thread is None and not self.pools_offered:  # asked before the first look (pvcd registering)
+            self.refresh_offers()
+        return {"volume": [f"{pool}/*" for pool in self.pools_offered]}
+
+    # -- listings and status (the primary) --------------------------------------------------------------------
+
+    def refresh_pools(self) -> None:
+        self.index.write_pools(self.driver.pools())
+        self.refresh_offers()
+
+    def resync_index(self) -> None:
+        """Rewrite the listings where Ceph says otherwise (volumes made or changed behind PVC's back)."""
+        pools = self.driver.pools()
+        self.index.write_pools(pools)
+        names = {p.name for p in pools}
+        for pool in names:
+            self.index.write_pool_volumes(pool, self.driver.volumes(pool))
+        for stale in set(self.host.zk.children(VOLUMES)) - names:
+            self.index.forget_pool(stale)
+        self._indexed_at = time.monotonic()
+
+    def publish_status(self) -> bool:
+        """Write Ceph's status when its health, checks, PG states, OSD states or flags changed; the
+        capacity figures are refreshed at most every ``usage_interval``."""
+        status = self.driver.status()
+        usage_keys = ("total_bytes", "used_bytes", "available_bytes")
+        if time.monotonic() - self._usage_at >= self.settings.usage_interval or not self._last_usage:
+            self._last_usage = {k: status[k] for k in usage_keys}
+            self._last_usage["pools"] = {
+                p.name: {"stored_bytes": p.stored_bytes, "available_bytes": p.available_bytes, "objects": p.objects}
+                for p in self.driver.pools()
+            }
+            self._usage_at = time.monotonic()
+        osds = [{k: o[k] for k in ("id", "node", "up", "in")} for o in self.driver.osds()]
+        document = {**{k: v for k, v in status.items() if k not in usage_keys}, **self._last_usage, "osd_states": osds}
+        return self.index.write_status(document)
+
+    # -- fencing -------------------------------------------------------------------------------------------------
+
+    def fence(self, node: str) -> list[str]:
+        """Cut ``node``'s clients off and free the locks of its VMs' volumes (after its power fence)."""
+        volumes = sorted({v.ref for vm in self.host.cluster.vms.list(node=node) for v in vm.volumes})
+        blocked = self.driver.fence_client(node, volumes)
+        self.log.warning("storage_fenced", fenced_node=node, blocklisted=blocked, volumes=volumes)
+        return blocked
+
+    def readmit(self, node: str) -> None:
+        try:
+            lifted = self.driver.readmit_client(node)
+        except PvcError as exc:
+            self.log.error("storage_readmit_failed", readmitted_node=node, reason=exc.message)
+            return
+        if lifted:
+            self.log.info("storage_readmitted", readmitted_node=node, lifted=lifted)

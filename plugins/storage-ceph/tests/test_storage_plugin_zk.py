@@ -1,0 +1,214 @@
+"""The storage-ceph plugin on a running cluster: two pvcds with the ceph driver and the plugin, a real Ceph
+cluster, and ``pvc storage ...`` over ZooKeeper and over the API. Every command, the refusals that name the
+VMs using a pool or volume, bad input, and VMs whose disks are RBD volumes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pvc_api.testing import KEY, start_api, stop_api
+from pvc_cli.remote import RemoteCluster
+from pvc_core.client import Cluster
+from pvc_core.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
+from pvc_core.testing import Nodes, domain_xml, run_pvc, wait_until
+from pvc_core.testing.compute import private_hypervisor
+from pvc_storage_ceph.testing import CephCluster
+
+pytestmark = pytest.mark.zk
+NAMES = ["hv1", "hv2"]
+PLUGIN = "storage-ceph"
+
+
+def storage_node(nodes: Nodes, name: str, zk_hosts: str, ceph: CephCluster) -> None:
+    nodes.start(
+        name,
+        zk_hosts,
+        NAMES,
+        drivers={"compute": "libvirt", "storage": "ceph"},
+        compute_libvirt={"uri": private_hypervisor(nodes.directory, name)},
+        storage_ceph={"conffile": str(ceph.conffile), "keyring": str(ceph.keyring), "refresh_interval": 1.0},
+        plugins={"enable": ["storage-ceph"]},
+        vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
+    )
+
+
+@pytest.fixture
+def storage_cluster(cluster: Cluster, zk_hosts: str, nodes: Nodes, ceph_cluster: CephCluster) -> Iterator[Cluster]:
+    for name in NAMES:
+        storage_node(nodes, name, zk_hosts, ceph_cluster)
+    wait_until(
+        lambda: cluster.primary() and sum(v.alive and v.daemon_state == "run" for v in cluster.nodes()) == 2,
+        what="two storage nodes and a primary",
+    )
+    yield cluster
+    for pool in ("vms", "other"):  # the Ceph cluster lives for the session: leave it as found
+        try:
+            cluster.plugin_call(PLUGIN, "pool.remove", {"name": pool, "yes": True})
+        except (NotFound, Conflict):
+            pass
+
+
+@pytest.fixture
+def remote(tmp_path: Path, zk_hosts: str) -> Iterator[RemoteCluster]:
+    process, port = start_api(tmp_path, zk_hosts, plugins=[PLUGIN])
+    yield RemoteCluster(f"http://127.0.0.1:{port}", KEY)
+    stop_api(process)
+
+
+def pvc(zk_hosts: str, *args: str) -> str:
+    result = run_pvc("-c", zk_hosts, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def pvc_fails(zk_hosts: str, *args: str) -> tuple[int, str]:
+    result = run_pvc("-c", zk_hosts, *args)
+    assert result.returncode != 0, result.stdout
+    return result.returncode, result.stderr.strip()
+
+
+def as_json(zk_hosts: str, *args: str) -> Any:
+    return json.loads(pvc(zk_hosts, *args, "-o", "json"))
+
+
+def test_pools_volumes_and_snapshots_through_pvc(storage_cluster: Cluster, zk_hosts: str) -> None:
+    assert "added pool vms" in pvc(zk_hosts, "storage", "pool", "add", "vms", "--replicas", "1", "--min-replicas", "1")
+    assert [p["name"] for p in as_json(zk_hosts, "storage", "pool", "list")] == ["vms"]
+    assert "vms" in pvc(zk_hosts, "storage", "util")
+    assert as_json(zk_hosts, "storage", "status")["health"] in ("ok", "warn")
+
+    assert "(16.0M)" in pvc(zk_hosts, "storage", "volume", "add", "vms/disk0", "16M")
+    assert pvc(zk_hosts, "storage", "volume", "resize", "vms/disk0", "32M").strip() == "volume vms/disk0 is 32.0M"
+    code, error = pvc_fails(zk_hosts, "storage", "volume", "resize", "vms/disk0", "8M")
+    assert (code, error) == (3, "pvc: error: shrinking vms/disk0 loses data; confirm it (--yes) to shrink")
+    pvc(zk_hosts, "storage", "volume", "resize", "vms/disk0", "8M", "--yes")
+    pvc(zk_hosts, "storage", "volume", "rename", "vms/disk0", "root")
+    pvc(zk_hosts, "storage", "volume", "snapshot", "add", "vms/root", "clean")
+    pvc(zk_hosts, "storage", "volume", "snapshot", "rename", "vms/root", "clean", "pristine")
+    assert [s["name"] for s in as_json(zk_hosts, "storage", "volume", "snapshot", "list", "vms/root")] == ["pristine"]
+    pvc(zk_hosts, "storage", "volume", "snapshot", "rollback", "vms/root", "pristine")
+    pvc(zk_hosts, "storage", "volume", "clone", "vms/root", "copy", "--snapshot", "pristine")
+    listed = as_json(zk_hosts, "storage", "volume", "list")
+    assert [(v["name"], v["size_bytes"], v["parent"]) for v in listed] == [
+        ("copy", 8 << 20, "vms/root@pristine"),
+        ("root", 8 << 20, ""),
+    ]
+    info = as_json(zk_hosts, "storage", "volume", "info", "vms/root")
+    assert (info["snapshots"], info["vms"]) == (1, [])
+    pvc(zk_hosts, "storage", "volume", "remove", "vms/copy")
+    pvc(zk_hosts, "storage", "volume", "snapshot", "remove", "vms/root", "pristine")
+    assert [v["name"] for v in as_json(zk_hosts, "storage", "volume", "list", "--pool", "vms")] == ["root"]
+
+
+def test_bad_input_is_one_line_and_changes_nothing(storage_cluster: Cluster, zk_hosts: str) -> None:
+    pvc(zk_hosts, "storage", "pool", "add", "vms", "--replicas", "1", "--min-replicas", "1")
+    pvc(zk_hosts, "storage", "volume", "add", "vms/disk0", "16M")
+    refusals = {
+        ("volume", "add", "nosuch/disk0", "16M"): (4, "no pool named 'nosuch'"),
+        ("volume", "add", "vms/disk0", "16M"): (5, "the name is in use"),
+        ("volume", "add", "vms/disk1", "lots"): (3, "size: 'lots' is not a size such as 10G or 512M"),
+        ("volume", "add", "vms/disk1", "0"): (3, "size: a size must be positive"),
+        ("volume", "info", "vms/nosuch"): (4, "no volume vms/nosuch"),
+        ("pool", "add", "vms", "--replicas", "1", "--min-replicas", "1"): (5, "a pool named 'vms' already exists"),
+        ("pool", "remove", "vms"): (3, "confirm it (--yes)"),
+        ("pool", "remove", "nosuch", "--yes"): (4, "no pool named 'nosuch'"),
+        ("osd", "set", "nosuchflag"): (3, "'nosuchflag' is not an OSD flag"),
+        ("osd", "in", "99"): (4, "no OSD osd.99"),
+    }
+    for args, (code, message) in refusals.items():
+        got_code, error = pvc_fails(zk_hosts, "storage", *args)
+        assert got_code == code and message in error and "\n" not in error, (args, error)
+    assert [v["name"] for v in as_json(zk_hosts, "storage", "volume", "list")] == ["disk0"]
+
+
+def test_the_api_routes_and_the_python_client_say_the_same(
+    storage_cluster: Cluster, remote: RemoteCluster, zk_hosts: str
+) -> None:
+    remote.plugin_call(PLUGIN, "pool.add", {"name": "vms", "replicas": 1, "min_replicas": 1})
+    remote.plugin_call(PLUGIN, "volume.add", {"pool": "vms", "name": "disk0", "size": "4M"})
+    with pytest.raises(AlreadyExists):
+        remote.plugin_call(PLUGIN, "volume.add", {"pool": "vms", "name": "disk0", "size": "4M"})
+    with pytest.raises(InvalidRequest) as refused:
+        remote.plugin_call(PLUGIN, "volume.add", {"pool": "vms", "name": "disk1", "size": -3})
+    assert refused.value.field == "size"
+    routes = remote.call("GET", "/plugins/storage/volume")
+    assert (
+        routes == storage_cluster.plugin_call(PLUGIN, "volume.list") == as_json(zk_hosts, "storage", "volume", "list")
+    )
+    remote.call("POST", "/plugins/storage/volume/vms/disk0/snapshot", {"name": "s1"})
+    assert [s["name"] for s in remote.call("GET", "/plugins/storage/volume/vms/disk0/snapshot")] == ["s1"]
+    with pytest.raises(NotFound, match="no volume vms/nosuch"):
+        remote.call("GET", "/plugins/storage/volume/vms/nosuch")
+    document = remote.call("GET", "/openapi.json")
+    assert "/api/v1/plugins/storage/volume/{pool}/{name}" in document["paths"]
+
+
+def test_a_vm_with_rbd_volumes_starts_and_keeps_them_from_being_removed(
+    storage_cluster: Cluster, zk_hosts: str, tmp_path: Path
+) -> None:
+    pvc(zk_hosts, "storage", "pool", "add", "vms", "--replicas", "1", "--min-replicas", "1")
+    pvc(zk_hosts, "storage", "volume", "add", "vms/web1-root", "16M")
+    pvc(zk_hosts, "storage", "volume", "add", "vms/web1-data", "16M")
+    wait_until(
+        lambda: all("vms/*" in v.record.attachments.get("volume", {}) for v in storage_cluster.nodes()),
+        what="both nodes offering pool vms",
+    )
+    xml = tmp_path / "web1.xml"
+    xml.write_text(domain_xml("web1"))
+    code, error = pvc_fails(zk_hosts, "vm", "define", str(xml), "--volume", "nosuch/root")
+    assert "nosuch/root" in error
+    pvc(zk_hosts, "vm", "define", str(xml), "--volume", "vms/web1-root")
+    pvc(zk_hosts, "vm", "volume", "add", "web1", "vms/web1-data", "--bus", "scsi")
+    assert [(v["pool"], v["volume"], v["bus"]) for v in as_json(zk_hosts, "vm", "volume", "list", "web1")] == [
+        ("vms", "web1-root", "virtio"),
+        ("vms", "web1-data", "scsi"),
+    ]
+    pvc(zk_hosts, "vm", "start", "web1", "--wait")
+    assert storage_cluster.vms.get("web1").state == "start"
+
+    for args, message in {
+        ("volume", "remove", "vms/web1-root"): "cannot remove vms/web1-root: VM web1 uses it",
+        ("volume", "rename", "vms/web1-data", "x"): "cannot rename vms/web1-data: VM web1 uses it",
+        ("pool", "remove", "vms", "--yes"): "cannot remove pool vms: VM web1 has volumes in it",
+    }.items():
+        code, error = pvc_fails(zk_hosts, "storage", *args)
+        assert code == 5 and message in error, error
+    pvc(zk_hosts, "storage", "volume", "snapshot", "add", "vms/web1-root", "s1")
+    code, error = pvc_fails(zk_hosts, "storage", "volume", "snapshot", "rollback", "vms/web1-root", "s1")
+    assert "while VM web1 runs: stop it first" in error
+    assert [v["vms"] for v in as_json(zk_hosts, "storage", "volume", "list")] == [["web1"], ["web1"]]
+
+    pvc(zk_hosts, "vm", "stop", "web1", "--wait")
+    pvc(zk_hosts, "storage", "volume", "snapshot", "rollback", "vms/web1-root", "s1")
+    pvc(zk_hosts, "vm", "volume", "remove", "web1", "vms/web1-data")
+    pvc(zk_hosts, "storage", "volume", "remove", "vms/web1-data")
+    pvc(zk_hosts, "vm", "remove", "web1", "--yes")
+    pvc(zk_hosts, "storage", "pool", "remove", "vms", "--yes")
+
+
+def test_upload_and_download_stream_a_qcow2_image(storage_cluster: Cluster, zk_hosts: str, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img (qemu-utils) is not installed")
+    raw = tmp_path / "disk.raw"
+    with raw.open("wb") as handle:
+        handle.truncate(3 << 20)
+        handle.seek(1 << 20)
+        handle.write(b"a guest's root file system" * 100)
+    qcow2 = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)], check=True)
+    pvc(zk_hosts, "storage", "pool", "add", "vms", "--replicas", "1", "--min-replicas", "1")
+    assert "uploaded" in pvc(zk_hosts, "storage", "volume", "upload", "vms/image", str(qcow2))
+    assert as_json(zk_hosts, "storage", "volume", "info", "vms/image")["size_bytes"] == 3 << 20
+    back = tmp_path / "back.raw"
+    pvc(zk_hosts, "storage", "volume", "download", "vms/image", str(back))
+    assert back.read_bytes() == raw.read_bytes()
+    code, error = pvc_fails(zk_hosts, "storage", "volume", "upload", "vms/image", str(qcow2))
+    assert code == 5  # the name is in use: nothing was written over
