@@ -4,7 +4,11 @@ and what only Ceph shows: the disk a VM gets, Ceph's errors as one line, a clust
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from xml.etree import ElementTree
@@ -14,6 +18,7 @@ import pytest
 from pvc_core.client import Cluster
 from pvc_core.errors import InvalidRequest, NotFound
 from pvc_core.roles.storage import StorageDriver, StorageError
+from pvc_core.testing import wait_until
 from pvc_core.testing.storage_conformance import StorageConformance
 from pvc_core.vms.model import VmVolume
 from pvc_core.zk.session import ZkSession
@@ -137,6 +142,25 @@ def test_a_fenced_nodes_writes_fail_and_its_lock_passes_to_the_next_owner(
         fenced.close()
         primary.remove_pool("vms")
         primary.close()
+
+
+def test_a_monitor_that_stops_answering_is_a_clear_error_not_a_hang(
+    ceph_cluster: CephCluster, cluster: Cluster
+) -> None:
+    driver = driver_for(ceph_cluster, cluster.zk, timeout=2.0)
+    assert ceph_cluster.mon.process is not None
+    pid = ceph_cluster.mon.process.pid
+    os.kill(pid, signal.SIGSTOP)  # alive, holding its sockets, answering nothing
+    try:
+        wait_until(lambda: "T (stopped)" in Path(f"/proc/{pid}/status").read_text(), what="the monitor stopped")
+        started = time.monotonic()
+        with pytest.raises(StorageError, match=r"^ceph health failed: timed out$"):
+            driver.health()
+        assert time.monotonic() - started < 2.0 + 2.0  # one command's timeout, not a hang
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        driver.close()
+    assert driver_for(ceph_cluster, cluster.zk).health().status in ("ok", "warn")  # and back when it answers
 
 
 def test_client_addresses_read_librados_form() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,12 @@ def storage_node(nodes: Nodes, name: str, zk_hosts: str, ceph: CephCluster) -> N
         NAMES,
         drivers={"compute": "libvirt", "storage": "ceph"},
         compute_libvirt={"uri": private_hypervisor(nodes.directory, name)},
-        storage_ceph={"conffile": str(ceph.conffile), "keyring": str(ceph.keyring), "refresh_interval": 1.0},
+        storage_ceph={
+            "conffile": str(ceph.conffile),
+            "keyring": str(ceph.keyring),
+            "refresh_interval": 1.0,
+            "osd_directory": str(nodes.directory / f"{name}-osds"),
+        },
         plugins={"enable": ["storage-ceph"]},
         vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
     )
@@ -46,10 +53,22 @@ def storage_cluster(cluster: Cluster, zk_hosts: str, nodes: Nodes, ceph_cluster:
         lambda: cluster.primary() and sum(v.alive and v.daemon_state == "run" for v in cluster.nodes()) == 2,
         what="two storage nodes and a primary",
     )
-    yield cluster
-    for pool in ("vms", "other"):  # the Ceph cluster lives for the session: leave it as found
-        with contextlib.suppress(NotFound, Conflict):
-            cluster.plugin_call(PLUGIN, "pool.remove", {"name": pool, "yes": True})
+    try:
+        yield cluster
+        for pool in ("vms", "other"):  # the Ceph cluster lives for the session: leave it as found
+            with contextlib.suppress(NotFound, Conflict):
+                cluster.plugin_call(PLUGIN, "pool.remove", {"name": pool, "yes": True})
+    finally:
+        stop_osds(nodes.directory)
+
+
+def stop_osds(directory: Path) -> None:
+    """Kill the OSDs the nodes' pvcds started (in sessions of their own, they outlive pvcd), by their PID files."""
+    for pid_file in directory.glob("*-osds/ceph-*/pid"):
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(pid_file.read_text())
+            if b"ceph-osd" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -211,3 +230,34 @@ def test_upload_and_download_stream_a_qcow2_image(storage_cluster: Cluster, zk_h
     assert back.read_bytes() == raw.read_bytes()
     code, error = pvc_fails(zk_hosts, "storage", "volume", "upload", "vms/image", str(qcow2))
     assert code == 5 and "the name is in use" in error  # the name is in use: nothing was written over
+
+
+def test_osds_are_added_marked_out_and_in_and_removed_with_the_cluster_usable(
+    storage_cluster: Cluster, zk_hosts: str, ceph_cluster: CephCluster
+) -> None:
+    added = pvc(zk_hosts, "storage", "osd", "add", "hv1", "--size", "256M")
+    osd_id = int(added.split()[1].removeprefix("osd."))
+    wait_until(
+        lambda: any(o["id"] == osd_id and o["up"] for o in as_json(zk_hosts, "storage", "osd", "list")),
+        what=f"osd.{osd_id} up",
+    )
+    assert next(o for o in as_json(zk_hosts, "storage", "osd", "list") if o["id"] == osd_id)["node"] == "hv1"
+
+    pvc(zk_hosts, "storage", "pool", "add", "vms", "--replicas", "1", "--min-replicas", "1")
+    pvc(zk_hosts, "storage", "osd", "out", str(osd_id))
+    assert not next(o for o in as_json(zk_hosts, "storage", "osd", "list") if o["id"] == osd_id)["in"]
+    pvc(zk_hosts, "storage", "volume", "add", "vms/while-out", "8M")  # the cluster stays usable
+    pvc(zk_hosts, "storage", "osd", "in", str(osd_id))
+    pvc(zk_hosts, "storage", "osd", "set", "noout")
+    assert "noout" in as_json(zk_hosts, "storage", "status")["flags"]
+    pvc(zk_hosts, "storage", "osd", "unset", "noout")
+
+    code, error = pvc_fails(zk_hosts, "storage", "osd", "remove", str(osd_id))
+    assert code == 3 and "needs confirming (--yes)" in error
+    pvc(zk_hosts, "storage", "pool", "add", "other", "--replicas", "4", "--min-replicas", "1")
+    code, error = pvc_fails(zk_hosts, "storage", "osd", "remove", str(osd_id), "--yes")
+    assert code == 5 and "pool other keeps 4 copies on different nodes" in error, error
+    pvc(zk_hosts, "storage", "pool", "remove", "other", "--yes")
+    assert f"removed osd.{osd_id} (on hv1)" in pvc(zk_hosts, "storage", "osd", "remove", str(osd_id), "--yes")
+    assert osd_id not in [o["id"] for o in as_json(zk_hosts, "storage", "osd", "list")]
+    assert storage_cluster.zk.get_json("/plugins/storage-ceph/osds/hv1") == []  # hv1 stopped and forgot it

@@ -8,11 +8,12 @@ while the VM runs) name the VMs.
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from pvc_core.errors import Conflict, InvalidRequest, NotFound
+from pvc_core.errors import Conflict, InvalidRequest, NotFound, PvcError
 from pvc_storage_ceph.images import parse_size
 
 if TYPE_CHECKING:
@@ -112,8 +113,20 @@ def actions(service: StorageService) -> dict[str, Action]:
         if reason is not None:
             raise Conflict(f"cannot remove osd.{osd_id}: {reason}")
         node = next(o["node"] for o in driver.osds() if o["id"] == osd_id)
+        driver.set_osds_in([osd_id], take_in=False)
+        stopped = False
+        with contextlib.suppress(PvcError):  # a node that is down forgets it when it comes back
+            service.node_job(node, {"action": "forget", "id": osd_id}, timeout=30.0)
+            stopped = True
         driver.remove_osd(osd_id)
-        return {"removed": osd_id, "node": node}
+        return {"removed": osd_id, "node": node, "stopped": stopped}
+
+    def osd_add(args: dict[str, Any]) -> dict[str, Any]:
+        node = _text(args, "node")
+        size = parse_size(args.get("size", "1G"), "size")
+        objectstore = _text(args, "objectstore", "memstore")
+        job = {"action": "add", "size": size, "objectstore": objectstore}
+        return dict(service.node_job(node, job, timeout=float(_int(args, "timeout", 120, low=1) or 120)))
 
     # -- pools ----------------------------------------------------------------------------------------------
 
@@ -263,6 +276,7 @@ def actions(service: StorageService) -> dict[str, Action]:
         "osd.out": osd_out,
         "osd.set": osd_set,
         "osd.unset": osd_unset,
+        "osd.add": osd_add,
         "osd.remove": osd_remove,
         "pool.list": pool_list,
         "pool.add": pool_add,

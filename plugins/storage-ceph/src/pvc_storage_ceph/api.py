@@ -60,6 +60,11 @@ def blueprint(api: ApiContext, plugin: str) -> Blueprint:
         """Mark an OSD out: its data moves to the others."""
         return call("osd.out", ids=[osd_id])
 
+    @routes.post("/osd")
+    def osd_add() -> Any:
+        """Add an OSD on a node: body {node, size ("1G"), objectstore ("memstore")}; its pvcd runs it."""
+        return call("osd.add", **body())
+
     @routes.delete("/osd/<int:osd_id>")
     def osd_remove(osd_id: int) -> Any:
         """Remove an OSD for good (?yes=true); refused while the others cannot hold its data."""

@@ -144,6 +144,17 @@ def osd_out(obj: CliContext, ids: tuple[int, ...]) -> None:
     click.echo(f"out: {', '.join(f'osd.{i}' for i in ids)}")
 
 
+@osd.command("add")
+@click.argument("node")
+@click.option("--size", default="1G", show_default=True, help="The OSD's capacity.")
+@click.option("--objectstore", type=click.Choice(["memstore"]), default="memstore", show_default=True)
+@click.pass_obj
+def osd_add(obj: CliContext, node: str, size: str, objectstore: str) -> None:
+    """Add an OSD on NODE, run and kept running by NODE's pvcd."""
+    added = _call(obj, "osd.add", timeout=150.0, node=node, size=size, objectstore=objectstore)
+    click.echo(f"added osd.{added['id']} on {added['node']} ({objectstore}, {_size(added['size_bytes'])})")
+
+
 @osd.command("remove")
 @click.argument("osd_id", type=int)
 @click.option("--yes", is_flag=True, help="Confirm: the OSD leaves the cluster for good.")

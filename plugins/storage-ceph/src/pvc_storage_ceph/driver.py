@@ -57,6 +57,10 @@ class CephSettings(BaseModel):
         120.0, gt=0, description="Seconds between the primary's full looks at every volume (for the listings)."
     )
     usage_interval: float = Field(60.0, gt=0, description="Seconds between refreshes of the capacity figures.")
+    osd_directory: str = Field(
+        "/var/lib/pvc/ceph-osd", description="Where the OSDs PVC runs on this node keep their files."
+    )
+    osd_address: str = Field("", description="The address this node's OSDs listen on (default: Ceph's choice).")
 
 
 def _libs() -> tuple[Any, Any]:
@@ -103,11 +107,13 @@ class CephStorage(StorageDriver):
         with contextlib.suppress(Exception):
             self.cluster.shutdown()
 
-    def command(self, prefix: str, **arguments: Any) -> Any:
-        """One monitor command (JSON in, JSON out); StorageError with Ceph's own message on failure."""
+    def command(self, prefix: str, inbuf: bytes = b"", mgr: bool = False, **arguments: Any) -> Any:
+        """One monitor command (``mgr``: one the manager answers), JSON in and out; StorageError with Ceph's
+        own message on failure."""
         request = json.dumps({"prefix": prefix, "format": "json", **arguments})
+        send = self.cluster.mgr_command if mgr else self.cluster.mon_command
         try:
-            ret, out, message = self.cluster.mon_command(request, b"", timeout=int(self.settings.timeout))
+            ret, out, message = send(request, inbuf, timeout=int(self.settings.timeout))
         except self.rados.Error as exc:
             raise StorageError(f"ceph {prefix}: {_reason(exc)}") from exc
         if ret == -2:
@@ -279,12 +285,12 @@ class CephStorage(StorageDriver):
         return None
 
     def remove_osd(self, osd_id: int) -> None:
-        """Take osd.N out of the cluster for good (out, then purged: CRUSH, auth, OSD map); the caller has
-        checked :meth:`removal_refusal` and stops its daemon."""
+        """Take osd.N out of the cluster for good (out, down, then purged: CRUSH, auth, OSD map); the caller
+        has checked :meth:`removal_refusal` and stopped its daemon first."""
         self._osd(osd_id)
         self.command("osd out", ids=[str(osd_id)])
         self.command("osd down", ids=[str(osd_id)])
-        self.command("osd purge", id=osd_id, yes_i_really_mean_it=True)
+        self.command("osd purge", mgr=True, id=osd_id, yes_i_really_mean_it=True)
 
     # -- pools --------------------------------------------------------------------------------------------
 

@@ -18,12 +18,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from pvc_core import hookimpl
+from pvc_core.dispatch import Watch
 from pvc_core.nodes import DomainState
 from pvc_storage_ceph.actions import actions
+from pvc_storage_ceph.osds import jobs_of
 from pvc_storage_ceph.service import PLUGIN, StorageService
 
 if TYPE_CHECKING:
     from pvc_core.api_context import ApiContext
+    from pvc_core.dispatch import ZkEvent
     from pvc_core.host import Host
     from pvc_core.nodes import NodeRecord
     from pvc_core.vms.devices import DomainDevice
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 PVC_CONTRACT = ">=2.1,<3"
 
 _services: dict[int, StorageService] = {}  # by id(host): one pvcd, one service (tests may run several)
+OSD_JOBS = "storage-ceph.osd-jobs"
 _BACK = frozenset({DomainState.UNFLUSH.value, DomainState.READY.value})
 
 
@@ -53,6 +57,18 @@ def pvc_daemon_stop(host: Host) -> None:
     service = _services.pop(id(host), None)
     if service is not None:
         service.stop()
+
+
+@hookimpl
+def pvc_zk_watches(host: Host) -> list[Watch]:
+    """This node's OSD jobs (``pvc storage osd add NODE`` and removals), written by the primary."""
+    return [Watch(path=jobs_of(host.node), kind="children", name=OSD_JOBS)]
+
+
+@hookimpl
+def pvc_zk_event(host: Host, event: ZkEvent) -> None:
+    if event.name == OSD_JOBS:
+        _service(host).on_jobs(list(event.children or []))
 
 
 @hookimpl

@@ -8,14 +8,17 @@ the dispatcher thread except quick reads of what the thread found.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from pvc_core.errors import PvcError, StartRefused
+from pvc_core.errors import Conflict, InvalidRequest, PvcError, StartRefused, Timeout, error_class
 from pvc_core.log import get_logger
+from pvc_core.zk.session import decode, encode
 from pvc_storage_ceph.driver import CephStorage
 from pvc_storage_ceph.index import VOLUMES, Index
+from pvc_storage_ceph.osds import NodeOsds, jobs_of
 
 if TYPE_CHECKING:
     from pvc_core.host import Host
@@ -32,6 +35,8 @@ class StorageService:
         self.driver = driver
         self.settings = driver.settings
         self.index = Index(host.zk)
+        self.osds = NodeOsds(host, driver)
+        self._jobs_seen: set[str] = set()
         self.log = get_logger(plugin=PLUGIN, node=host.node)
         self.pools_offered: tuple[str, ...] = ()
         self._stop = threading.Event()
@@ -54,10 +59,21 @@ class StorageService:
             self._thread.join(timeout=self.settings.timeout + 1)
 
     def _run(self) -> None:
+        self.keep_osds()
         while not self._stop.wait(self.settings.refresh_interval):
             self.refresh_offers()
+            self.keep_osds()
             if self.host.is_primary:
                 self.look()
+
+    def keep_osds(self) -> None:
+        try:
+            started = self.osds.keep_running()
+        except PvcError as exc:
+            self.log.warning("osd_start_failed", reason=exc.message)
+            return
+        if started:
+            self.log.info("osds_started", osds=started)
 
     def resync_and_look(self) -> None:
         """A new primary's first look: the listings at once, then the status."""
@@ -144,3 +160,60 @@ class StorageService:
             return
         if lifted:
             self.log.info("storage_readmitted", readmitted_node=node, lifted=lifted)
+
+    # -- OSD jobs: asked by the primary, carried out by the node the OSD is on --------------------------------
+
+    def node_job(self, node: str, job: dict[str, Any], timeout: float) -> Any:
+        """The primary's side: ask ``node`` to carry out ``job`` and wait for its outcome."""
+        view = next((v for v in self.host.cluster.nodes() if v.name == node), None)
+        if view is None:
+            raise InvalidRequest(f"no node named '{node}'", field="node")
+        if not view.alive or not any(p.name == PLUGIN for p in view.record.plugins):
+            raise Conflict(f"node {node} is not running pvcd with the storage-ceph plugin")
+        path = self.host.zk.create(
+            f"{jobs_of(node)}/job-", encode({**job, "state": "pending"}), makepath=True, sequence=True
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                value = self.host.zk.get_json(path) or {}
+                if value.get("state") == "done":
+                    return value.get("result")
+                if value.get("state") == "error":
+                    error = value.get("error") or {}
+                    raise error_class(error.get("code"))(str(error.get("message") or f"{node} failed the job"))
+                time.sleep(0.1)
+            raise Timeout(f"node {node} did not carry out the OSD job within {timeout:g}s")
+        finally:
+            self.host.zk.delete(path)
+
+    def on_jobs(self, names: list[str]) -> None:
+        """Dispatcher thread (this node's job folder changed): each new job in a worker."""
+        self._jobs_seen &= set(names)
+        for name in names:
+            if name not in self._jobs_seen:
+                self._jobs_seen.add(name)
+                path = f"{jobs_of(self.host.node)}/{name}"
+                threading.Thread(target=self._take_job, args=(path,), name="osd-job", daemon=True).start()
+
+    def _take_job(self, path: str) -> None:
+        zk = self.host.zk
+        try:
+            found = zk.get(path)
+            if found is None:
+                return
+            job = decode(found[0]) or {}
+            if job.get("state") != "pending":
+                return
+            zk.set(path, encode({**job, "state": "running"}), version=found[1].version)
+        except PvcError:
+            return  # taken, or the primary gave up
+        try:
+            outcome: dict[str, Any] = {"state": "done", "result": self.osds.carry_out(job)}
+        except PvcError as exc:
+            outcome = {"state": "error", "error": {"code": exc.code, "message": exc.message}}
+        except Exception as exc:
+            self.log.exception("osd_job_failed")
+            outcome = {"state": "error", "error": {"code": "error", "message": f"{type(exc).__name__}: {exc}"}}
+        with contextlib.suppress(PvcError):  # the primary gave up waiting
+            zk.set(path, encode(outcome))

@@ -12,6 +12,14 @@ checks the safety invariants:
   the node has stopped its VMs itself);
 * never two fencers: at most one node acts as primary, and only actions carrying the current epoch run.
 
+A scenario whose cluster says ``storage: true`` also has shared storage (Ceph, as the ``storage-ceph``
+plugin fences it): after a confirmed power-off the primary blocklists the node's clients and breaks its
+VMs' disk locks before anything is recovered, and a failure there fails the fence, as in pvcd. Then also:
+
+* never a VM recovered from a fenced node that is not blocklisted, or that still holds the VM's disk lock;
+* never a VM started on a blocklisted node, or while another node holds its disk's lock;
+* a running VM holds its disk's lock (one holder per disk), and no VM runs on a blocklisted node.
+
     python -m pvc_core.ha.simulator SCENARIO_DIR [...]          run and diff
     python -m pvc_core.ha.simulator --update SCENARIO_DIR [...] (re)write expected.log after review
 """
@@ -21,7 +29,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +52,9 @@ from pvc_core.vms.model import VmRecord, VmState
 from pvc_core.vms.placement import NodeCapacity, capacities
 
 STEP = 0.1
+STORAGE_PLUGIN = "storage-ceph"
+# what the plugin's first Ceph call (the blocklist, a monitor command) says when no monitor answers
+STORAGE_UNREACHABLE = "ceph osd blocklist: RADOS timed out"
 
 
 class InvariantViolation(AssertionError):
@@ -79,6 +90,28 @@ class FenceJob:
     done_at: float
     off: bool
     reason: str
+    storage: bool = False  # the power-off is done; this is the storage fence that follows it in the same worker
+
+
+@dataclass
+class SimStorage:
+    """The cluster's Ceph, as far as fencing goes. A VM's disk has an exclusive lock, held by the client of
+    the node running it; a node that loses power keeps its locks (nothing tells Ceph its clients are gone),
+    so a recovered VM could not take them over cleanly: the storage fence blocklists the node's whole address
+    first (so it can never write again, nor take a lock back) and then breaks its locks."""
+
+    up: bool = True  # whether the primary reaches the monitors (``storage: down|up``)
+    blocklisted: set[str] = field(default_factory=set)
+    locks: dict[str, str] = field(default_factory=dict)  # VM -> the node whose client holds its disk's lock
+
+    def take_lock(self, vm: str, node: str) -> None:
+        """``vm`` starts on ``node``: its disk's lock must be free (or its own) and the node not cut off."""
+        if node in self.blocklisted:
+            raise InvariantViolation(f"{vm} started on {node}, which is blocklisted (its disk I/O would fail)")
+        holder = self.locks.get(vm)
+        if holder not in (None, node):
+            raise InvariantViolation(f"{vm} started on {node} while {holder} still holds its disk's lock")
+        self.locks[vm] = node
 
 
 @dataclass
@@ -90,6 +123,9 @@ class Simulation:
     fence_seconds: float = 1.0
     fence_timeout: float = 5.0
     start_seconds: float = 0.5
+    storage_seconds: float = 0.2  # from the blocklist to the last broken lock (a few Ceph round trips)
+    storage_timeout: float = 10.0  # a storage fence with no monitor answering (storage-ceph's ``timeout``)
+    storage: SimStorage | None = None  # None: no storage plugin, so no storage fence (``cluster: {storage: true}``)
     node_memory_mib: int = 16384
     vm_memory_mib: int = 512
     now: float = 0.0
@@ -111,6 +147,8 @@ class Simulation:
             self.self_fences[name] = SelfFence(self.settings.self_fence_interval)
         for vm, node in self.vm_homes.items():
             self.nodes[node].vms.add(vm)
+            if self.storage is not None:
+                self.storage.locks[vm] = node
         self.known_alive = set(self.nodes)
         self._elect()
 
@@ -127,6 +165,8 @@ class Simulation:
         )
         if kind == "power_off" and node:
             self._power_off(node)
+        elif kind == "power_on" and node:  # the machine boots and its pvcd starts; no VM starts with it
+            node.powered, node.pvcd, node.network = True, "running", True
         elif kind == "kill_pvcd" and node:  # pvcd dies; the node, its network and its VMs go on
             node.pvcd = "dead"
         elif kind == "network_cut" and node:
@@ -154,6 +194,14 @@ class Simulation:
             node.recorded_fenced = False
             if self.primary:
                 self.monitors[self.primary].fenced_node_ready(node.name)
+            if self.storage is not None and node.name in self.storage.blocklisted:
+                # the plugin readmits the node's clients when the primary sees it made ready
+                self.storage.blocklisted.discard(node.name)
+                self.say(f"storage: blocklist of {node.name} lifted (node ready)")
+        elif kind == "storage":  # the whole Ceph cluster unreachable, or back
+            if self.storage is None or value not in ("down", "up"):
+                raise ValueError(f"storage: {value} needs 'down' or 'up', and a cluster with storage: true")
+            self.storage.up = value == "up"
         else:
             raise ValueError(f"unknown event {kind} {value}")
 
@@ -161,7 +209,7 @@ class Simulation:
         node.powered, node.pvcd = False, "dead"
         if node.vms:
             self.say(f"{node.name} powered off: {', '.join(sorted(node.vms))} stopped with it")
-        node.vms.clear()
+        node.vms.clear()  # their disks' locks stay with the node: only a storage fence breaks them
 
     def _sessions(self) -> None:
         for node in self.nodes.values():
@@ -190,6 +238,10 @@ class Simulation:
         if self.self_fences[node.name].due(self.now):
             node.self_fenced = True
             self.say(f"{node.name} self-fences: stops {', '.join(sorted(node.vms)) or 'no VMs'}")
+            if self.storage is not None:  # its VMs' clients are gone (no watch left): the next owner may take over
+                for vm in node.vms:
+                    if self.storage.locks.get(vm) == node.name:
+                        del self.storage.locks[vm]
             node.vms.clear()
 
     def _elect(self) -> None:
@@ -223,8 +275,14 @@ class Simulation:
         ActionExecutor(SimWorld(self, issuer)).run(actions)
 
     def _finish_fences(self) -> None:
+        # a storage fence runs in the primary's fence worker: it dies with the primary's pvcd, half done or not
+        self.jobs = [j for j in self.jobs if not (j.storage and not self._worker_alive(j.issuer))]
         for job in [j for j in self.jobs if j.done_at <= self.now + 1e-9]:
             self.jobs.remove(job)
+            if job.storage and self.storage is not None:
+                self._finish_storage_fence(self.storage, job)
+                self.results.append(job)
+                continue
             target = self.nodes[job.node]
             if job.off and target.bmc == "ok":
                 self._power_off(target)
@@ -233,6 +291,10 @@ class Simulation:
             self.say(f"fence of {job.node}: {job.reason}")
             if not self.nodes[job.issuer].powered:
                 continue  # the primary that asked died meanwhile: nobody hears the answer
+            if job.off and self.storage is not None:  # the answer comes once the storage fence is done
+                if self._worker_alive(job.issuer):  # (a killed pvcd's worker neither fences storage nor answers)
+                    self._start_storage_fence(self.storage, job)
+                continue
             self.results.append(job)
         for job in list(self.results):
             issuer = self.nodes[job.issuer]
@@ -243,11 +305,40 @@ class Simulation:
                 monitor = self.monitors[job.issuer]
                 self._run(job.issuer, monitor.fence_result(self.now, job.node, job.epoch, job.off, job.reason))
 
+    def _worker_alive(self, name: str) -> bool:
+        return self.nodes[name].powered and self.nodes[name].pvcd != "dead"
+
+    def _start_storage_fence(self, storage: SimStorage, job: FenceJob) -> None:
+        """After the confirmed power-off, as pvcd's fence worker calls the plugins' ``pvc_node_fenced``:
+        blocklist the node first (at once), then break its disks' locks (``storage_seconds`` later). When the
+        primary reaches no monitor, nothing is blocklisted and the attempt fails after ``storage_timeout``."""
+        if not (storage.up and self.nodes[job.issuer].network):
+            reason = f"plugin '{STORAGE_PLUGIN}' could not fence {job.node}'s clients: {STORAGE_UNREACHABLE}"
+            failed = replace(job, storage=True, off=False, reason=f"power off confirmed, but {reason}")
+            self.jobs.append(replace(failed, done_at=self.now + self.storage_timeout))
+            return
+        already = job.node in storage.blocklisted  # a second fence of the node: the blocklist is idempotent
+        storage.blocklisted.add(job.node)
+        self.say(f"{job.issuer}: storage fence of {job.node}: {'already blocklisted' if already else 'blocklisted'}")
+        self.jobs.append(replace(job, storage=True, done_at=self.now + self.storage_seconds))
+
+    def _finish_storage_fence(self, storage: SimStorage, job: FenceJob) -> None:
+        if not job.off:
+            self.say(f"{job.issuer}: storage fence of {job.node} failed: {STORAGE_UNREACHABLE}")
+            return
+        broken = sorted(vm for vm, holder in storage.locks.items() if holder == job.node)
+        for vm in broken:
+            del storage.locks[vm]
+        locks = f"locks of {', '.join(broken)} broken" if broken else "no disk locks to break"
+        self.say(f"{job.issuer}: storage fence of {job.node}: {locks}")
+
     def _finish_starts(self) -> None:
         for item in [s for s in self.starts if s[0] <= self.now + 1e-9]:
             self.starts.remove(item)
             _, vm, node = item
             if self.nodes[node].powered:
+                if self.storage is not None:
+                    self.storage.take_lock(vm, node)
                 self.nodes[node].vms.add(vm)
                 self.say(f"{vm} running on {node}")
 
@@ -277,6 +368,14 @@ class Simulation:
         for vm, nodes in where.items():
             if len(nodes) > 1:
                 raise InvariantViolation(f"{vm} runs on {', '.join(sorted(nodes))} at once")
+        if self.storage is None:
+            return
+        for vm, (host,) in where.items():  # one node each, as just checked
+            if host in self.storage.blocklisted:
+                raise InvariantViolation(f"{vm} runs on {host}, which is blocklisted (its disk writes would fail)")
+            holder = self.storage.locks.get(vm)
+            if holder != host:
+                raise InvariantViolation(f"{vm} runs on {host} but its disk's lock is held by {holder or 'nobody'}")
 
     def run(self, events: list[dict[str, Any]], until: float) -> list[str]:
         pending = sorted(events, key=lambda e: float(e["at"]))
@@ -288,7 +387,11 @@ class Simulation:
             self.step()
         running = {vm: sorted(n.name for n in self.nodes.values() if vm in n.vms) for vm in self.vm_homes}
         for vm, nodes in sorted(running.items()):
-            self.say(f"end: {vm} {'on ' + nodes[0] if nodes else 'not running'}")
+            holder = self.storage.locks.get(vm) if self.storage is not None and not nodes else None
+            locked = f" (its disk locked by {holder})" if holder else ""
+            self.say(f"end: {vm} {'on ' + nodes[0] if nodes else 'not running'}{locked}")
+        if self.storage is not None:
+            self.say(f"end: blocklisted: {', '.join(sorted(self.storage.blocklisted)) or 'none'}")
         return self.log
 
 
@@ -366,6 +469,14 @@ class SimWorld:
         return capacities(nodes, [self._record(vm, home) for vm, home in sim.vm_homes.items()], ignore=ignore)
 
     def move(self, vm: VmRecord, target: str, action: Recover) -> None:
+        storage = self.sim.storage
+        if storage is not None and action.confirmed:  # the storage fence is part of a confirmed fence
+            if action.node not in storage.blocklisted:
+                why = f"{action.node} is not blocklisted (the storage fence must come first)"
+                raise InvariantViolation(f"{self.issuer} starts {vm.name} on {target} while {why}")
+            if storage.locks.get(vm.name) == action.node:
+                why = f"{action.node} still holds its disk's lock"
+                raise InvariantViolation(f"{self.issuer} starts {vm.name} on {target} while {why}")
         self.sim.vm_homes[vm.name] = target
         self.sim.starts.append((self.sim.now + self.sim.start_seconds, vm.name, target))
         self.sim.say(f"{self.issuer}: start {vm.name} on {target}")
@@ -386,7 +497,11 @@ def load(directory: Path) -> tuple[dict[str, Any], Simulation]:
     configured.setdefault("takeover_grace", configured.get("dead_grace", HaSettings.dead_grace))  # as pvcd does
     settings = HaSettings(**configured)
     simulation = Simulation(
-        nodes=nodes, vm_homes=dict(cluster.get("vms", {})), settings=settings, **scenario.get("simulation", {})
+        nodes=nodes,
+        vm_homes=dict(cluster.get("vms", {})),
+        settings=settings,
+        storage=SimStorage() if cluster.get("storage") else None,
+        **scenario.get("simulation", {}),
     )
     return scenario, simulation
 
