@@ -21,7 +21,17 @@ from pvc_lab.processes import run
 
 CACHE = Path("/var/cache/pvc-lab")
 BUSYBOX = Path("/bin/busybox")
-MODULES = ("kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko")
+# loaded in this order (a module's dependencies first): the power button, then virtio and its disk driver
+MODULES = (
+    "kernel/drivers/input/evdev.ko",
+    "kernel/drivers/acpi/button.ko",
+    "kernel/drivers/virtio/virtio_ring.ko",
+    "kernel/drivers/virtio/virtio.ko",
+    "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+    "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+    "kernel/drivers/virtio/virtio_pci.ko",
+    "kernel/drivers/block/virtio_blk.ko",
+)
 
 INIT = """#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp
@@ -39,8 +49,18 @@ for event in /sys/class/input/event*; do
   fi
 done
 tick=0
+# with a disk (the lab's VMs have an RBD volume), the counter lives on it too, and a boot goes on from it
+disk=/dev/vda
+if [ -b $disk ]; then
+  saved=$(/bin/busybox dd if=$disk bs=64 count=1 2>/dev/null | /bin/busybox tr -dc '0-9')
+  tick=${saved:-0}
+  echo "pvc-guest disk resumes at $tick" > /dev/ttyS0
+fi
 while true; do
   tick=$((tick + 1))
+  if [ -b $disk ]; then
+    echo "$tick" | /bin/busybox dd of=$disk bs=64 count=1 conv=sync,fsync 2>/dev/null
+  fi
   echo "pvc-guest tick $tick" > /dev/ttyS0
   /bin/busybox sleep 1
 done
@@ -98,10 +118,10 @@ def initramfs(target: Path, modules: Path) -> Path:
             (root / directory).mkdir()
         shutil.copy2(BUSYBOX, root / "bin" / "busybox")
         (root / "bin" / "sh").symlink_to("busybox")
-        for module in MODULES:
+        for index, module in enumerate(MODULES):
             source = modules / module
-            if source.exists():
-                shutil.copy2(source, root / "modules" / source.name)
+            if source.exists():  # numbered: /init loads them in the order of the glob
+                shutil.copy2(source, root / "modules" / f"{index:02d}-{source.name}")
         init = root / "init"
         init.write_text(INIT)
         init.chmod(0o755)

@@ -37,6 +37,8 @@ from pvc_core.testing.zookeeper import ZooKeeper
 from pvc_lab import guest, netns
 from pvc_lab.api import LabApi
 from pvc_lab.bmc import Bmc
+from pvc_lab.ceph import TOOLS as CEPH_TOOLS
+from pvc_lab.ceph import LabCeph
 from pvc_lab.errors import LabError
 from pvc_lab.libvirt import Libvirtd, write_identities
 from pvc_lab.processes import owned_pid, spawn, terminate
@@ -63,6 +65,7 @@ class LabSettings:
     libvirt: bool = True  # a libvirtd per node, and the libvirt compute driver
     vms: int = 2  # demo guests defined and started by up
     api_port: int = 7370  # pvcapid on 127.0.0.1; 0: no API
+    ceph: bool = True  # a mon and mgr per node, an OSD per node (run by pvcd), VM disks on RBD
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -151,6 +154,13 @@ class Lab:
         )
 
     @property
+    def ceph(self) -> LabCeph:
+        names = self.settings.node_names()
+        return LabCeph(
+            self.state, {n: self.settings.node_address(i) for i, n in enumerate(names)}, self.settings.subnet
+        )
+
+    @property
     def api(self) -> LabApi:
         return LabApi(self.state / "api", self.hosts, self.settings.api_port)
 
@@ -178,6 +188,7 @@ class Lab:
             "ipmi_sim",
             "ipmitool",
             *(("libvirtd", "qemu-system-x86_64") if self.settings.libvirt else ()),
+            *(CEPH_TOOLS if self.settings.ceph else ()),
         ):
             if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
                 raise LabError(f"'{tool}' is not installed; run scripts/setup all")
@@ -199,6 +210,12 @@ class Lab:
             bmc.directory.mkdir(parents=True, exist_ok=True)
             bmc.start()
         progress(f"bmc: an ipmi_sim per node on {self.settings.gateway}:{BMC_PORT}+")
+        if self.settings.ceph:
+            self.ceph.create()
+            for node in self.settings.node_names():
+                self.ceph.start_node(node, self.settings.netns_of(node))
+            self.ceph.wait_quorum(timeout)
+            progress(f"ceph: a monitor and a manager per node, in quorum ({self.ceph.conffile})")
         if self.settings.libvirt:
             write_identities(self.state / "identities")
             for node in self.settings.node_names():
@@ -216,6 +233,8 @@ class Lab:
                 self._remember_api_connection()
                 added.append(self.settings.api_connection)
                 progress(f"api: pvcapid on {self.api.url}/api/v1 (key in {self.api.key_file})")
+            if self.settings.ceph:
+                self._storage(cluster, progress, timeout)
             if self.settings.libvirt and self.settings.vms:
                 self._demo_vms(cluster, progress, timeout)
         progress(f"lab up in {time.monotonic() - started:.1f}s; connections {', '.join(repr(a) for a in added)} added")
@@ -228,13 +247,33 @@ class Lab:
             guest.initramfs(initrd, modules)
         return vmlinuz, initrd
 
+    def _storage(self, cluster: Any, progress: Any, timeout: float) -> None:
+        """An OSD on every node (run by its pvcd) and the pool the demo VMs' disks live in."""
+        osds = {o["node"] for o in cluster.plugin_call("storage-ceph", "osd.list")}
+        for node in self.settings.node_names():
+            if node not in osds:
+                cluster.plugin_call("storage-ceph", "osd.add", {"node": node, "size": "1G"}, timeout=150)
+        if "vms" not in {p["name"] for p in cluster.plugin_call("storage-ceph", "pool.list")}:
+            cluster.plugin_call(
+                "storage-ceph", "pool.add", {"name": "vms", "replicas": 3, "min_replicas": 2, "pgs": 16}
+            )
+        self.ceph.wait_healthy(self.settings.nodes, timeout * 2)
+        progress("storage: an OSD per node (pvc storage osd add), pool vms with 3 copies, all PGs active+clean")
+
     def _demo_vms(self, cluster: Any, progress: Any, timeout: float) -> None:
         vmlinuz, initrd = self.guest_image()
         names = self.settings.node_names()
         for i in range(self.settings.vms):
             name = f"demo{i + 1}"
+            volumes: list[str] = []
+            if self.settings.ceph:
+                disk = f"{name}-disk"
+                if disk not in {v["name"] for v in cluster.plugin_call("storage-ceph", "volume.list", {"pool": "vms"})}:
+                    cluster.plugin_call("storage-ceph", "volume.add", {"pool": "vms", "name": disk, "size": "64M"})
+                volumes = [f"vms/{disk}"]
             if name not in {r.name for r in cluster.vms.list()}:
-                cluster.vms.define(guest.domain_xml(name, vmlinuz, initrd), target=names[i % len(names)])
+                xml = guest.domain_xml(name, vmlinuz, initrd)
+                cluster.vms.define(xml, target=names[i % len(names)], volumes=volumes)
             cluster.vms.start(name)
         for i in range(self.settings.vms):
             record = cluster.vms.wait(f"demo{i + 1}", timeout=timeout)
@@ -263,9 +302,19 @@ class Lab:
         }
         config["drivers"] = {"fencing": "ipmi"}
         config["fencing_ipmi"] = self.bmc(node).settings()
+        if self.settings.ceph:
+            config["drivers"]["storage"] = "ceph"
+            config["storage_ceph"] = {
+                "conffile": str(self.ceph.conffile),
+                "keyring": str(self.ceph.keyring),
+                "osd_directory": str(self.node_dir(node) / "osds"),
+                "osd_address": self.settings.node_address(self.settings.node_names().index(node)),
+                "refresh_interval": 5.0,
+            }
+            config["plugins"] = {"enable": ["storage-ceph"]}
         if self.settings.libvirt:
             libvirtd = self.libvirtd(node)
-            config["drivers"] = {"compute": "libvirt", "fencing": "ipmi"}
+            config["drivers"]["compute"] = "libvirt"
             config["compute_libvirt"] = {
                 "uri": libvirtd.uri,
                 "migration_uri": libvirtd.migration_uri,
@@ -441,6 +490,8 @@ class Lab:
                 "pvcd_pid": self.node_pid(node),
                 "libvirtd_pid": self.libvirtd(node).pid(),
                 "bmc_pid": self.bmc(node).pid(),
+                "ceph_mon_pid": self.ceph.pid(node, "mon"),
+                "ceph_mgr_pid": self.ceph.pid(node, "mgr"),
             }
             for node in self.settings.node_names()
         ]
@@ -469,6 +520,12 @@ class Lab:
                 pid for node in self.settings.node_names() if (pid := self.libvirtd(node).pid()) is not None
             ],
             "api_pids": [pid] if (pid := self.api.pid()) is not None else [],
+            "ceph_pids": [
+                pid
+                for node in self.settings.node_names()
+                for kind in ("mon", "mgr")
+                if (pid := self.ceph.pid(node, kind)) is not None
+            ],
             "uplink": netns.link_exists(self.settings.uplink),
             "state_dir": self.state.exists(),
         }
@@ -480,8 +537,9 @@ class Lab:
         for node in self.settings.node_names():
             self.stop_node(node)
         for node in self.settings.node_names():
-            self.libvirtd(node).stop()  # its QEMU guests go with the namespace below
+            self.libvirtd(node).stop()  # its QEMU guests and its OSD go with the namespace below
             self.bmc(node).stop()
+            self.ceph.stop_node(node)
         prefix = f"{self.settings.prefix}-"
         for name in netns.list_netns():
             if name.startswith(prefix):

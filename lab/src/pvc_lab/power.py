@@ -1,6 +1,7 @@
 """A lab node's chassis-control program, run by its BMC (ipmi_sim) as ``... get power`` or
 ``... set power 0|1``. Power off kills every process in the node's network namespace (pvcd, libvirtd, the
-QEMU guests) and takes its link down; power on brings the link up and starts libvirtd and pvcd again.
+QEMU guests, its Ceph monitor, manager and OSD) and takes its link down; power on brings the link up and
+starts its Ceph monitor and manager, libvirtd and pvcd again (pvcd starts its OSD).
 
     python -m pvc_lab.power STATE_DIR NODE get power
     python -m pvc_lab.power STATE_DIR NODE set power 0
@@ -44,6 +45,8 @@ def power_on(lab: Lab, node: str) -> None:
     power_file(lab, node).write_text("1\n")
     namespace = lab.settings.netns_of(node)
     netns.ip("link", "set", "eth0", "up", netns=namespace, check=False)
+    if lab.settings.ceph:
+        lab.ceph.start_node(node, namespace)  # its OSD is pvcd's: made anew and started when pvcd starts
     if lab.settings.libvirt:
         lab.libvirtd(node).start()
     lab.start_node(node)
