@@ -83,6 +83,11 @@ class LabCeph:
             "mon osd down out interval = 60\n"
             # without these a proposal waits a second and every rbd operation is ten times slower
             "paxos propose interval = 0.1\n"
+            # a monitor lost with its node is noticed in seconds (the defaults take 10 s and more, while no
+            # command is answered), and clients hunt for another one quickly
+            "mon lease = 1\n"
+            "mon election timeout = 2\n"
+            "mon client hunt interval = 0.5\n"
             "mgr stats period = 1\n"
             "mgr tick period = 1\n"
             "mgr initial modules = iostat\n"
@@ -150,7 +155,21 @@ class LabCeph:
         return owned_pid(self.node_dir(node) / f"{kind}.pid", str(self.node_dir(node) / f"{kind}.{node}"))
 
     def start_node(self, node: str, netns: str) -> None:
-        """Start the node's monitor and manager in its namespace (each only if it does not run)."""
+        """Start the node's monitor and manager in its namespace (each only if it does not run); the
+        manager's key comes from the monitors, so a quorum of them must run (see :meth:`start`)."""
+        self.start_mon(node, netns)
+        self.start_mgr(node, netns)
+
+    def start(self, netns: dict[str, str], timeout: float) -> None:
+        """Start every monitor, wait for their quorum, then every manager, and wait for an active one."""
+        for node in self.nodes:
+            self.start_mon(node, netns[node])
+        self.wait_quorum(timeout, manager=False)
+        for node in self.nodes:
+            self.start_mgr(node, netns[node])
+        self.wait_quorum(timeout)
+
+    def start_mon(self, node: str, netns: str) -> None:
         d = self.node_dir(node)
         if self.pid(node, "mon") is None:
             spawn(
@@ -158,6 +177,9 @@ class LabCeph:
                 d / "mon.out",
                 d / "mon.pid",
             )
+
+    def start_mgr(self, node: str, netns: str) -> None:
+        d = self.node_dir(node)
         if self.pid(node, "mgr") is None:
             keyring = d / f"mgr.{node}" / "keyring"
             if not keyring.exists():
@@ -194,8 +216,8 @@ class LabCeph:
         found = json.loads(self.ceph(*args, "--format", "json", timeout=timeout) or "null")
         return found if isinstance(found, list) else [found]
 
-    def wait_quorum(self, timeout: float) -> None:
-        """Wait until every monitor is in the quorum and a manager is active."""
+    def wait_quorum(self, timeout: float, manager: bool = True) -> None:
+        """Wait until every monitor is in the quorum (and, with ``manager``, a manager is active)."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -203,7 +225,7 @@ class LabCeph:
                 status = self.ceph_json("status", timeout=15)[0]
                 quorum = status.get("quorum_names", [])
                 active = status.get("mgrmap", {}).get("available", False)
-                if len(quorum) == len(self.nodes) and active:
+                if len(quorum) == len(self.nodes) and (active or not manager):
                     return
                 last = f"quorum {quorum}, manager {'active' if active else 'not active'}"
             except (CephLabError, ValueError, subprocess.SubprocessError) as exc:

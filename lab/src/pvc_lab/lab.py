@@ -54,6 +54,14 @@ def _ticks(cluster: Any, vm: str) -> tuple[int, int]:
     return (ticks[-1] if ticks else 0), sum(1 for line in lines if line.startswith("pvc-guest boot"))
 
 
+def _resumed_at(cluster: Any, vm: str) -> tuple[int | None, int]:
+    """Where the guest's last boot found the counter on its disk (None: no disk, or not booted yet), and how
+    many boots found one."""
+    lines = next(iter(cluster.vms.console(vm, lines=2000)))
+    found = [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("pvc-guest disk resumes at ")]
+    return (found[-1] if found else None), len(found)
+
+
 @dataclass
 class LabSettings:
     state_dir: Path = DEFAULT_STATE_DIR
@@ -212,9 +220,7 @@ class Lab:
         progress(f"bmc: an ipmi_sim per node on {self.settings.gateway}:{BMC_PORT}+")
         if self.settings.ceph:
             self.ceph.create()
-            for node in self.settings.node_names():
-                self.ceph.start_node(node, self.settings.netns_of(node))
-            self.ceph.wait_quorum(timeout)
+            self.ceph.start({n: self.settings.netns_of(n) for n in self.settings.node_names()}, timeout)
             progress(f"ceph: a monitor and a manager per node, in quorum ({self.ceph.conffile})")
         if self.settings.libvirt:
             write_identities(self.state / "identities")
@@ -258,6 +264,11 @@ class Lab:
                 "storage-ceph", "pool.add", {"name": "vms", "replicas": 3, "min_replicas": 2, "pgs": 16}
             )
         self.ceph.wait_healthy(self.settings.nodes, timeout * 2)
+        deadline = time.monotonic() + timeout  # each node offers the pool at its next look at Ceph
+        while not all("vms/*" in v.record.attachments.get("volume", {}) for v in cluster.nodes()):
+            if time.monotonic() > deadline:
+                raise LabError(f"the nodes did not offer pool vms to VMs within {timeout:g}s")
+            time.sleep(0.5)
         progress("storage: an OSD per node (pvc storage osd add), pool vms with 3 copies, all PGs active+clean")
 
     def _demo_vms(self, cluster: Any, progress: Any, timeout: float) -> None:
@@ -418,6 +429,7 @@ class Lab:
                 f"{vm}: now on {migrated.node}; migration took {figures.get('seconds')} s, downtime "
                 f"{figures.get('downtime_ms')} ms; counter went on from tick {before} to tick {after}, "
                 f"{'no reboot' if boots_after == boots_before else 'REBOOTED'}"
+                + ("; its disk stayed on Ceph, nothing was copied" if migrated.volumes else "")
             )
             result = {
                 "vm": vm,
@@ -440,6 +452,8 @@ class Lab:
             victim = next((n for n in candidates if cluster.vms.list(node=n)), candidates[0])
         theirs = [r.name for r in cluster.vms.list(node=victim) if r.state == "start"]
         progress(f"{victim}: cutting its power through its BMC (it runs {', '.join(theirs) or 'no VMs'}) ...")
+        at_cut = {name: _ticks(cluster, name) for name in theirs}
+        resumes_at_cut = {name: _resumed_at(cluster, name)[1] for name in theirs}
         cut = time.monotonic()
         self.bmc(victim).power("off")
         while time.monotonic() - cut < 120:
@@ -458,6 +472,16 @@ class Lab:
             )
         placed = ", ".join(f"{n} on {cluster.vms.get(n).node}" for n in theirs) or "nothing to recover"
         progress(f"{victim}: fenced by the primary; {placed}; {seconds:.1f} s from power cut to running elsewhere")
+        for name, (tick, _boots) in at_cut.items():
+            if self.settings.ceph:  # the recovered guest boots again and finds its counter on its RBD disk
+                deadline = time.monotonic() + 60
+                while _resumed_at(cluster, name)[1] <= resumes_at_cut[name] and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                resumed = _resumed_at(cluster, name)[0]
+                progress(
+                    f"{name}: its console said tick {tick} at the power cut; booted again on "
+                    f"{cluster.vms.get(name).node}, it found {resumed} on its RBD disk and counts on from there"
+                )
         self.bmc(victim).power("on")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

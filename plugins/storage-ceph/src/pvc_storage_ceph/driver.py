@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.sax.saxutils import quoteattr
@@ -57,6 +58,9 @@ class CephSettings(BaseModel):
         120.0, gt=0, description="Seconds between the primary's full looks at every volume (for the listings)."
     )
     usage_interval: float = Field(60.0, gt=0, description="Seconds between refreshes of the capacity figures.")
+    offer_grace: float = Field(
+        60.0, ge=0, description="Seconds the pools stay offered to VMs while Ceph does not answer this node."
+    )
     osd_directory: str = Field(
         "/var/lib/pvc/ceph-osd", description="Where the OSDs PVC runs on this node keep their files."
     )
@@ -87,6 +91,7 @@ class CephStorage(StorageDriver):
         self.settings: CephSettings = host.config.section_or_default(SECTION, CephSettings)
         self.rados, self.rbd = _libs()
         self.cluster = self._connect()
+        self.fence_timings: dict[str, float] = {}  # seconds into the last fence_client at each step (logged)
         self._publish_client_addresses()
 
     # -- the connection -----------------------------------------------------------------------------------
@@ -197,11 +202,16 @@ class CephStorage(StorageDriver):
     def status(self) -> dict[str, Any]:
         """What ``pvc storage status`` shows: health with Ceph's checks, capacity, PG states, OSD counts."""
         health = self.health()
-        pgs = (self.command("pg stat") or {}).get("pg_summary", {})
-        osds = self.osds()
+        checks = list(health.checks)
+        try:  # the manager answers these: while one takes over from a dead one, they time out
+            pgs = (self.command("pg stat") or {}).get("pg_summary", {})
+            osds = self.osds()
+        except StorageError as exc:
+            pgs, osds = {}, []
+            checks.append(f"MGR_UNAVAILABLE: PG and OSD figures unavailable ({exc.message})")
         return {
             "health": health.status,
-            "checks": list(health.checks),
+            "checks": checks,
             "total_bytes": health.total_bytes,
             "used_bytes": health.used_bytes,
             "available_bytes": health.available_bytes,
@@ -557,6 +567,13 @@ class CephStorage(StorageDriver):
         instance that holds the lock of one of ``volumes`` from the node's address. Each lock is then
         broken and taken once (acquired and released), which proves nobody else holds it. Returns what
         was blocklisted; idempotent."""
+        # the node is off (its power fence is confirmed): its OSDs are down now, and saying so spares every
+        # client Ceph's heartbeat grace (20 s) of I/O waiting on them
+        started = time.monotonic()
+        down = self._osds_on(node)
+        if down:
+            self.command("osd down", ids=[str(i) for i in down])
+        self.fence_timings = {"osds_down": round(time.monotonic() - started, 3)}
         recorded = self._recorded_addresses()
         own = recorded.get(node, [])
         ips = {address_ip(a) for a in own}
@@ -572,16 +589,30 @@ class CephStorage(StorageDriver):
                         owners.append((ref, owner))
                         if address not in blocked and f"{address_ip(address)}:0/0" not in blocked:
                             blocked.append(address)
+        self.fence_timings["lock_owners"] = round(time.monotonic() - started, 3)
         for addr in blocked:
             self._blocklist(addr, add=True)
+        self.fence_timings["blocklisted"] = round(time.monotonic() - started, 3)
         for ref, owner in owners:
             pool, _, name = ref.partition("/")
             with self._image(pool, name) as image:
                 self._rbd_call(f"break {node}'s lock on {ref}", image.lock_break, owner["mode"], owner["owner"])
                 self._rbd_call(f"take the lock on {ref}", image.lock_acquire, self.rbd.RBD_LOCK_MODE_EXCLUSIVE)
                 self._rbd_call(f"release the lock on {ref}", image.lock_release)
+        self.fence_timings["locks_taken"] = round(time.monotonic() - started, 3)
         self._record_fence(node, blocked)
         return blocked
+
+    def _osds_on(self, node: str) -> list[int]:
+        """The OSDs up on ``node`` (its CRUSH host), from the monitors alone (the manager may be down too)."""
+        tree = self.command("osd tree") or {}
+        return sorted(
+            int(child)
+            for n in tree.get("nodes", [])
+            if n.get("type") == "host" and n.get("name") == node
+            for child in n.get("children", [])
+            if any(o.get("id") == child and o.get("status") == "up" for o in tree.get("nodes", []))
+        )
 
     def _record_fence(self, node: str, blocked: list[str]) -> None:
         zk = self.host.zk

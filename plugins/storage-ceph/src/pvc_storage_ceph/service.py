@@ -45,6 +45,7 @@ class StorageService:
         self._usage_at = 0.0
         self._last_usage: dict[str, Any] = {}
         self._reachable = True
+        self._unreachable_since = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -92,13 +93,19 @@ class StorageService:
     # -- what this node offers VMs --------------------------------------------------------------------------
 
     def refresh_offers(self) -> None:
+        """Offer the pools Ceph lists. When Ceph does not answer (a monitor election, a manager taking over:
+        seconds), the last pools stay offered for ``offer_grace``; only then does the node stop offering
+        them, so that a blip never makes every node look unable to host a VM."""
         try:
             pools = tuple(p.name for p in self.driver.pools())
         except PvcError as exc:
+            now = time.monotonic()
             if self._reachable:
                 self.log.warning("storage_unreachable", reason=exc.message)
+                self._unreachable_since = now
             self._reachable = False
-            self.pools_offered = ()
+            if now - self._unreachable_since >= self.settings.offer_grace:
+                self.pools_offered = ()
             return
         if not self._reachable:
             self.log.info("storage_reachable")
@@ -149,7 +156,9 @@ class StorageService:
         """Cut ``node``'s clients off and free the locks of its VMs' volumes (after its power fence)."""
         volumes = sorted({v.ref for vm in self.host.cluster.vms.list(node=node) for v in vm.volumes})
         blocked = self.driver.fence_client(node, volumes)
-        self.log.warning("storage_fenced", fenced_node=node, blocklisted=blocked, volumes=volumes)
+        self.log.warning(
+            "storage_fenced", fenced_node=node, blocklisted=blocked, volumes=volumes, seconds=self.driver.fence_timings
+        )
         return blocked
 
     def readmit(self, node: str) -> None:
