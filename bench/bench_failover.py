@@ -1,5 +1,6 @@
 """Failover in the lab with default settings: a node's power is cut through its BMC -> every VM it ran
-is running on another node (as its libvirtd reports, and settled in PVC). Trials on a secondary node and
+(each with its disk on an RBD volume) is running on another node (as its libvirtd reports, and settled in
+PVC): fence, storage fence (blocklist, locks), start elsewhere. Trials on a secondary node and
 on the primary coordinator's node; median and worst of each. Needs root (it brings up its own lab).
 
     .venv/bin/python bench/bench_failover.py [--trials 10]
@@ -24,7 +25,10 @@ def place(cluster: Cluster, lab: Lab, node: str, names: list[str]) -> None:
     existing = {r.name: r for r in cluster.vms.list()}
     for name in names:
         if name not in existing:
-            cluster.vms.define(guest.domain_xml(name, vmlinuz, initrd), target=node)
+            # each with its disk on Ceph (an RBD volume of pool vms), as the lab's VMs have
+            cluster.plugin_call("storage-ceph", "volume.add", {"pool": "vms", "name": f"{name}-disk", "size": "64M"})
+            xml = guest.domain_xml(name, vmlinuz, initrd)
+            cluster.vms.define(xml, target=node, volumes=[f"vms/{name}-disk"])
             cluster.vms.start(name)
         elif existing[name].node != node:
             cluster.vms.migrate(name, node)
@@ -84,7 +88,8 @@ def main() -> None:
     report(
         "failover",
         {
-            "what": "power cut through the BMC -> every VM of that node running on another node (2 VMs per trial)",
+            "what": "power cut through the BMC -> every VM of that node running on another node (2 VMs per trial, "
+            "each with an RBD disk: power fence, storage fence, start)",
             "settings": "defaults: session timeout 3 s, dead grace 6 s, takeover grace = dead grace",
             "secondary_node": figures(secondary),
             "primary_node": figures(primary),

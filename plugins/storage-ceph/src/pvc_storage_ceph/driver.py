@@ -98,7 +98,15 @@ class CephStorage(StorageDriver):
 
     def _connect(self) -> Any:
         timeout = str(max(1, round(self.settings.timeout)))  # Ceph takes whole seconds here
-        conf = {"rados_mon_op_timeout": timeout, "rados_osd_op_timeout": timeout, "client_mount_timeout": timeout}
+        conf = {
+            "rados_mon_op_timeout": timeout,
+            "rados_osd_op_timeout": timeout,
+            "client_mount_timeout": timeout,
+            # a monitor that went with its node (a power cut leaves the connection silent, no reset) is left
+            # for another in seconds: Ceph's defaults wait 30 s, while every command to it times out
+            "mon_client_ping_interval": "1",
+            "mon_client_ping_timeout": "3",
+        }
         if self.settings.keyring:
             conf["keyring"] = self.settings.keyring
         try:
