@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -21,13 +22,31 @@ from pvc_api.tasks import Tasks
 from pvc_core.client import Cluster
 from pvc_core.errors import InvalidRequest, PvcError
 from pvc_core.log import get_logger
+from pvc_core.metrics import Gauge as PluginGauge
 
 PREFIX = "/api/v1"
 
 
+class PluginGauges:
+    """A Prometheus collector asking the plugins for their gauges at every scrape (``pvc_api_metrics``)."""
+
+    def __init__(self, source: Callable[[], list[PluginGauge]]) -> None:
+        self.source = source
+
+    def collect(self) -> Any:
+        for gauge in self.source():
+            names = sorted({name for labels, _ in gauge.samples for name in labels})
+            family = GaugeMetricFamily(gauge.name, gauge.help, labels=names)
+            for labels, value in gauge.samples:
+                family.add_metric([str(labels[name]) for name in names], float(value))
+            yield family
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, plugin_gauges: Callable[[], list[PluginGauge]] | None = None) -> None:
         self.registry = CollectorRegistry()
+        if plugin_gauges is not None:
+            self.registry.register(PluginGauges(plugin_gauges))
         self.latency = Histogram(
             "pvc_api_request_seconds", "API request latency", ["endpoint", "method"], registry=self.registry
         )
@@ -86,12 +105,13 @@ def create_app(
     registry: Registry,
     extra_blueprints: Sequence[Any] = (),
     loaded_plugins: dict[str, dict[str, Any]] | None = None,
+    plugin_gauges: Callable[[], list[PluginGauge]] | None = None,
 ) -> Flask:
     """The API's Flask app. ``loaded_plugins``: what pvcapid itself loaded (name -> version, hooks, routes)."""
     app = Flask("pvc_api")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     tasks = Tasks()
-    metrics = Metrics()
+    metrics = Metrics(plugin_gauges)
     log = get_logger(component="api")
     app.extensions["pvc"] = {
         "cluster": cluster,

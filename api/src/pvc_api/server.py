@@ -64,7 +64,8 @@ def build_app(loaded: Loaded) -> Any:
         for info in loaded.plugins.info()
         if info.name in config.plugins.enable
     }
-    return create_app(cluster, keys, api, blueprints, loaded_plugins)
+    hooks = Hooks(loaded.plugins.pm)
+    return create_app(cluster, keys, api, blueprints, loaded_plugins, lambda: hooks.api_metrics(context))
 
 
 class Server(BaseApplication):  # type: ignore[misc]

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,24 @@ def test_osds_are_added_marked_out_and_in_and_removed_with_the_cluster_usable(
     assert f"removed osd.{osd_id} (on hv1)" in pvc(zk_hosts, "storage", "osd", "remove", str(osd_id), "--yes")
     assert osd_id not in [o["id"] for o in as_json(zk_hosts, "storage", "osd", "list")]
     assert storage_cluster.zk.get_json("/plugins/storage-ceph/osds/hv1") == []  # hv1 stopped and forgot it
+
+
+def test_cephs_health_is_a_fault_and_its_figures_are_metrics(
+    storage_cluster: Cluster, remote: RemoteCluster, zk_hosts: str
+) -> None:
+    pvc(zk_hosts, "storage", "pool", "add", "vms", "--replicas", "1", "--min-replicas", "1")
+    wait_until(lambda: not storage_cluster.faults(), what="no fault while Ceph is healthy")
+    pvc(zk_hosts, "storage", "osd", "set", "noout")  # Ceph warns about the flag: HEALTH_WARN
+    fault = wait_until(
+        lambda: next((f for f in storage_cluster.faults() if f["node"] == "storage"), None),
+        what="the storage fault",
+    )
+    assert fault["message"].startswith("Ceph is HEALTH_WARN: OSDMAP_FLAGS: noout flag(s) set")
+    assert "fault storage:" in pvc(zk_hosts, "cluster", "status")
+    with urllib.request.urlopen(remote.url.replace("/api/v1", "/metrics"), timeout=30) as reply:
+        metrics = reply.read().decode()
+    assert "pvc_storage_health 1.0" in metrics
+    assert 'pvc_storage_osd_up{node="hv0",osd="0"} 1.0' in metrics
+    assert 'pvc_storage_pool_objects{pool="vms"}' in metrics
+    pvc(zk_hosts, "storage", "osd", "unset", "noout")
+    wait_until(lambda: not storage_cluster.faults(), what="the storage fault cleared")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pvc_core.config import ConfigSection
     from pvc_core.dispatch import Watch, ZkEvent
     from pvc_core.host import Host
+    from pvc_core.metrics import Gauge
     from pvc_core.nodes import NodeRecord
     from pvc_core.vms.devices import DomainDevice
     from pvc_core.vms.model import VmRecord
@@ -381,4 +382,17 @@ def pvc_api_blueprints(api: ApiContext) -> list[Any]:
     document (summary from the view's docstring). Import Flask inside the hook (or a module only
     pvcapid imports) so that pvcd never needs it.
     Raises: may not raise; an exception stops pvcapid naming the plugin.
+    """
+
+
+@_hookspec
+def pvc_api_metrics(api: ApiContext) -> list[Gauge]:
+    """Contribute gauges to pvcapid's ``/metrics`` (Prometheus text format). Since contract 2.1.
+
+    When: at every scrape of ``/metrics``.
+    Where: pvcapid, in the request's thread; keep it to a read or two of ZooKeeper through ``api.cluster``
+    (write what you measure there from pvcd, on change, and read it here).
+    Returns: a list of :class:`pvc_core.metrics.Gauge` (name, help, samples of labels -> value). Name them
+    ``pvc_<your subsystem>_...``; the names of the core's metrics are taken.
+    May raise: logged with the plugin's name; that plugin's metrics are left out of this scrape.
     """

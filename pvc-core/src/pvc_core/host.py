@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from kazoo.client import TransactionRequest
 
 from pvc_core.errors import InvalidRequest, PvcError
 from pvc_core.zk import paths
+from pvc_core.zk.session import encode
 
 if TYPE_CHECKING:
     from pvc_core.client.cluster import Cluster
@@ -170,6 +172,37 @@ class Host:
         """Call every plugin's ``pvc_vm_release`` for ``vm`` here (failures are logged, not raised)."""
         if self._hooks is not None:
             self._hooks.vm_release(self, vm, purpose)
+
+    # -- faults (shown by pvc cluster status; since contract 2.1) -------------------------------------------
+
+    def raise_fault(self, name: str, message: str) -> None:
+        """Raise (or reword) the fault ``name`` (``storage``, ``network.100``: your plugin's words), shown by
+        ``pvc cluster status`` until cleared. Only the primary raises faults: the write commits only while
+        this node's primary epoch is current (NotPrimary otherwise). Unchanged: nothing is written."""
+        from pvc_core.client.plugin_data import check_key
+
+        check_key(name)
+        if "/" in name:
+            raise InvalidRequest(f"a fault's name is one segment, not {name!r}", "name")
+        current = self.zk.get_json(paths.fault(name))
+        if current is not None and current.get("message") == message:
+            return
+        transaction = self.primary_transaction()
+        value = encode({"node": name, "message": message, "at": time.time(), "epoch": self.primary_epoch})
+        if current is None:
+            self.zk.ensure(paths.FAULTS)
+            transaction.create(paths.fault(name), value)
+        else:
+            transaction.set_data(paths.fault(name), value)
+        self.zk.commit(transaction, f"raise the fault {name}")
+
+    def clear_fault(self, name: str) -> None:
+        """Clear the fault ``name`` when it is raised (the primary only, like :meth:`raise_fault`)."""
+        found = self.zk.exists(paths.fault(name))
+        if found is not None:
+            transaction = self.primary_transaction()
+            transaction.delete(paths.fault(name), version=found.version)
+            self.zk.commit(transaction, f"clear the fault {name}")
 
     def call_later(self, delay: float, event: str, job: Callable[[], None]) -> None:
         """Run ``job`` on the dispatcher thread after ``delay`` seconds."""

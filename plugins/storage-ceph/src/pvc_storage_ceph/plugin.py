@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pvc_core.api_context import ApiContext
     from pvc_core.dispatch import ZkEvent
     from pvc_core.host import Host
+    from pvc_core.metrics import Gauge
     from pvc_core.nodes import NodeRecord
     from pvc_core.vms.devices import DomainDevice
     from pvc_core.vms.model import VmRecord
@@ -129,3 +130,11 @@ def pvc_api_blueprints(api: ApiContext) -> list[Any]:
     from pvc_storage_ceph.api import blueprint
 
     return [blueprint(api, PLUGIN)]
+
+
+@hookimpl
+def pvc_api_metrics(api: ApiContext) -> list[Gauge]:
+    """Ceph's health, capacity, per-pool usage and OSD states, from the status the primary keeps."""
+    from pvc_storage_ceph.metrics import gauges
+
+    return gauges(api.cluster.plugin_data(PLUGIN).get("status") or {})

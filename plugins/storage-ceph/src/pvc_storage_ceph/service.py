@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pvc_core.host import Host
 
 PLUGIN = "storage-ceph"
+FAULT = "storage"  # the fault's name in pvc cluster status
 
 
 class StorageService:
@@ -82,13 +83,32 @@ class StorageService:
         self.look()
 
     def look(self) -> None:
-        """The primary's periodic look: status on change; listings when due."""
+        """The primary's periodic look: status on change, Ceph's health as a fault; listings when due."""
         try:
             self.publish_status()
+            self.report_health(self.index.status())
             if time.monotonic() - self._indexed_at >= self.settings.index_interval:
                 self.resync_index()
         except PvcError as exc:
             self.log.warning("storage_look_failed", reason=exc.message)
+            self._fault(f"Ceph does not answer the primary: {exc.message}")
+
+    def report_health(self, status: dict[str, Any]) -> None:
+        """Ceph's warnings and errors as the fault ``storage`` in ``pvc cluster status`` (cleared when ok)."""
+        if status.get("health", "ok") == "ok":
+            self._fault(None)
+            return
+        checks = "; ".join(status.get("checks", [])) or "no details"
+        self._fault(f"Ceph is HEALTH_{str(status.get('health')).upper()}: {checks}")
+
+    def _fault(self, message: str | None) -> None:
+        try:
+            if message is None:
+                self.host.clear_fault(FAULT)
+            else:
+                self.host.raise_fault(FAULT, message)
+        except PvcError as exc:  # no longer primary, or ZooKeeper away: the next look tries again
+            self.log.info("storage_fault_not_written", reason=exc.message)
 
     # -- what this node offers VMs --------------------------------------------------------------------------
 

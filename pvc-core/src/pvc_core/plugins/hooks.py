@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pvc_core.api_context import ApiContext
     from pvc_core.dispatch import Watch, ZkEvent
     from pvc_core.host import Host
+    from pvc_core.metrics import Gauge
     from pvc_core.nodes import NodeRecord
     from pvc_core.vms.model import VmRecord
     from pvc_core.zk.schema import Schema
@@ -183,6 +184,18 @@ class Hooks:
     def api_blueprints(self, api: ApiContext) -> list[tuple[str, list[Any]]]:
         """Each plugin's Flask blueprints, by plugin; an exception becomes a PluginError naming the plugin."""
         return [(plugin, list(found)) for plugin, found in self.collect("pvc_api_blueprints", api=api)]
+
+    def api_metrics(self, api: ApiContext) -> list[Gauge]:
+        """Every plugin's gauges, each plugin isolated: one that raises is logged and left out."""
+        gauges: list[Gauge] = []
+        for impl in self._impls("pvc_api_metrics"):
+            try:
+                found = list(self._call(impl, {"api": api}) or [])
+            except Exception:  # noqa: BLE001 - a plugin's failure is isolated and logged
+                get_logger(plugin=impl.plugin_name, hook="pvc_api_metrics").exception("hook_failed")
+                continue
+            gauges.extend(found)
+        return gauges
 
     # -- notifications -----------------------------------------------------------------------------------
 
