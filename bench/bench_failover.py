@@ -55,6 +55,7 @@ def restore(cluster: Cluster, lab: Lab, node: str) -> None:
     while time.monotonic() < deadline and not (cluster.node(node).alive and cluster.node(node).daemon_state == "run"):
         time.sleep(0.2)
     cluster.ready(node, wait=True, timeout=120)
+    lab.wait_storage_settled()  # its memstore OSD came back empty: let Ceph copy its share back first
 
 
 def main() -> None:

@@ -57,5 +57,7 @@ def restore(lab: Lab, cluster: Cluster, node: str) -> None:
             break
         time.sleep(0.2)
     cluster.ready(node, wait=True, timeout=120)
+    if lab.settings.ceph:
+        lab.wait_storage_settled()  # its OSD came back empty: no next power cut before Ceph copied it back
     for fault in cluster.faults():
         cluster.zk.delete(f"/faults/{fault['node']}")

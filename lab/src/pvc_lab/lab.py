@@ -491,7 +491,18 @@ class Lab:
             time.sleep(0.2)
         cluster.ready(victim, wait=True, timeout=120)
         progress(f"{victim}: powered on and made ready (pvc node ready); its old VMs stay where they now run")
+        if self.settings.ceph:
+            settled = self.wait_storage_settled()
+            progress(f"{victim}: its OSD is back (empty: memstore) and Ceph backfilled it in {settled:.1f} s")
         return round(seconds, 2)
+
+    def wait_storage_settled(self, timeout: float = 180.0) -> float:
+        """Wait until every node's OSD is up and in and every PG active+clean; the seconds it took. A node
+        powered on again brings an empty OSD (memstore): until Ceph has copied its share back, another
+        power cut could take the last complete copy of some data away."""
+        started = time.monotonic()
+        self.ceph.wait_healthy(self.settings.nodes, timeout)
+        return time.monotonic() - started
 
     # -- status ---------------------------------------------------------------------------------------------
 
