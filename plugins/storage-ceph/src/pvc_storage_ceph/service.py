@@ -159,7 +159,9 @@ class StorageService:
         capacity figures are refreshed at most every ``usage_interval``."""
         status = self.driver.status()
         usage_keys = ("total_bytes", "used_bytes", "available_bytes")
-        if time.monotonic() - self._usage_at >= self.settings.usage_interval or not self._last_usage:
+        pools_now = {p["name"] for p in self.index.pools()}
+        due = time.monotonic() - self._usage_at >= self.settings.usage_interval
+        if due or not self._last_usage or pools_now != set(self._last_usage.get("pools", {})):
             self._last_usage = {k: status[k] for k in usage_keys}
             self._last_usage["pools"] = {
                 p.name: {"stored_bytes": p.stored_bytes, "available_bytes": p.available_bytes, "objects": p.objects}
