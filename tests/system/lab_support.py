@@ -43,6 +43,20 @@ def never_twice(lab: Lab, seconds: float, until: Any = None) -> dict[str, list[s
         time.sleep(0.2)
 
 
+def recovered(cluster: Cluster, lab: Lab, node: str, vms: list[str], timeout: float = 90) -> dict[str, list[str]]:
+    """Wait until ``node`` is fenced and each of ``vms`` runs once, elsewhere (never twice meanwhile)."""
+
+    def done() -> bool:
+        placed = running_on(lab)
+        return cluster.node(node).daemon_state == "fenced" and all(
+            len(placed.get(vm, [])) == 1 and placed[vm][0] != node for vm in vms
+        )
+
+    placed = never_twice(lab, timeout, until=done)
+    assert done(), f"not recovered in {timeout}s: {placed}"
+    return placed
+
+
 def restore(lab: Lab, cluster: Cluster, node: str) -> None:
     """Power the node back on (if it is off), wait for its pvcd, and make it ready."""
     bmc = lab.bmc(node)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from lab_support import never_twice, restore, running_on
+from lab_support import never_twice, recovered, restore
 from support import wait_until
 
 from pvc_core.client import Cluster
@@ -48,18 +48,6 @@ def guests_on(lab: Lab, cluster: Cluster, node: str, count: int = 2) -> list[str
 
 def a_secondary(cluster: Cluster, lab: Lab) -> str:
     return next(n for n in lab.settings.node_names() if n != cluster.primary())
-
-
-def recovered(cluster: Cluster, lab: Lab, node: str, vms: list[str], timeout: float = 90) -> dict[str, list[str]]:
-    def done() -> bool:
-        placed = running_on(lab)
-        return cluster.node(node).daemon_state == "fenced" and all(
-            len(placed.get(vm, [])) == 1 and placed[vm][0] != node for vm in vms
-        )
-
-    placed = never_twice(lab, timeout, until=done)
-    assert done(), f"not recovered in {timeout}s: {placed}"
-    return placed
 
 
 def test_power_cut_through_the_bmc(lab: Lab, cluster: Cluster) -> None:

@@ -98,6 +98,10 @@ def as_json(zk_hosts: str, *args: str) -> Any:
 def test_pools_volumes_and_snapshots_through_pvc(storage_cluster: Cluster, zk_hosts: str) -> None:
     assert "added pool vms" in pvc(zk_hosts, "storage", "pool", "add", "vms", "--replicas", "1", "--min-replicas", "1")
     assert [p["name"] for p in as_json(zk_hosts, "storage", "pool", "list")] == ["vms"]
+    assert "pool vms: 2 copies, min 1" in pvc(
+        zk_hosts, "storage", "pool", "set", "vms", "--replicas", "2", "--pgs", "16"
+    )
+    assert [(p["replicas"], p["pgs"]) for p in as_json(zk_hosts, "storage", "pool", "list")] == [(2, 16)]
     assert "vms" in pvc(zk_hosts, "storage", "util")
     assert as_json(zk_hosts, "storage", "status")["health"] in ("ok", "warn")
 
