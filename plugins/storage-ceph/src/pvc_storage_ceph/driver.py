@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
+import functools
 import json
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from xml.sax.saxutils import quoteattr
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +38,8 @@ ROOT = f"/plugins/{OWNER}"
 CLIENTS = f"{ROOT}/clients"  # each node's Ceph client addresses, for storage-side fencing
 FENCED = f"{ROOT}/fenced"  # what fencing a node blocklisted, until pvc node ready lifts it
 OSD_FLAGS = ("noout", "noin", "nodown", "noup", "norebalance", "norecover", "nobackfill", "noscrub", "nodeep-scrub")
+QUICK_OP_SECONDS = 3.0  # an OSD operation of a failover step gives up after this, and is tried again
+T = TypeVar("T")
 FULL_RATIO = 0.85  # what of the others' free space an OSD's data may fill when it goes (Ceph's nearfull ratio)
 BLOCKLIST_SECONDS = 10 * 365 * 86400.0  # until lifted: Ceph's default (an hour) would let a fenced node back
 # libvirt keeps the client key as a secret under this UUID on every node (the same everywhere, so that a
@@ -91,16 +96,18 @@ class CephStorage(StorageDriver):
         self.settings: CephSettings = host.config.section_or_default(SECTION, CephSettings)
         self.rados, self.rbd = _libs()
         self.cluster = self._connect()
+        self._quick_cluster: Any = None  # made on first use (see _quick)
+        self._quick_lock = threading.Lock()
         self.fence_timings: dict[str, float] = {}  # seconds into the last fence_client at each step (logged)
         self._publish_client_addresses()
 
     # -- the connection -----------------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def _connect(self, osd_op_timeout: float | None = None) -> Any:
         timeout = str(max(1, round(self.settings.timeout)))  # Ceph takes whole seconds here
         conf = {
             "rados_mon_op_timeout": timeout,
-            "rados_osd_op_timeout": timeout,
+            "rados_osd_op_timeout": str(max(1, round(osd_op_timeout))) if osd_op_timeout else timeout,
             "client_mount_timeout": timeout,
             # a monitor that went with its node (a power cut leaves the connection silent, no reset) is left
             # for another in seconds: Ceph's defaults wait 30 s, while every command to it times out
@@ -117,8 +124,9 @@ class CephStorage(StorageDriver):
         return cluster
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.cluster.shutdown()
+        for cluster in (self.cluster, self._quick_cluster):
+            with contextlib.suppress(Exception):
+                cluster.shutdown()
 
     def command(self, prefix: str, inbuf: bytes = b"", mgr: bool = False, **arguments: Any) -> Any:
         """One monitor command (``mgr``: one the manager answers), JSON in and out; StorageError with Ceph's
@@ -327,7 +335,7 @@ class CephStorage(StorageDriver):
                     name=name,
                     replicas=int(pool.get("size", 0)),
                     min_replicas=int(pool.get("min_size", 0)),
-                    pgs=None if autoscale else int(pool.get("pg_num", 0)),
+                    pgs=None if autoscale else int(pool.get("pg_num_target", pool.get("pg_num", 0))),
                     stored_bytes=int(stats.get("stored", 0)),
                     used_bytes=int(stats.get("bytes_used", 0)),
                     available_bytes=int(stats.get("max_avail", 0)),
@@ -520,8 +528,32 @@ class CephStorage(StorageDriver):
                     hosts.append((host, port))
         return hosts
 
+    def _quick(self) -> CephStorage:
+        """This driver over a second connection whose OSD operations give up after ``QUICK_OP_SECONDS``, for
+        the steps of a failover (fence, prepare elsewhere), which retry them (:meth:`_patiently`): an
+        operation sent just as a node died can hang on it for the whole timeout, and the retry, sent once
+        Ceph marked the node's OSDs down, goes through in milliseconds."""
+        with self._quick_lock:
+            if self._quick_cluster is None:
+                self._quick_cluster = self._connect(osd_op_timeout=QUICK_OP_SECONDS)
+        quick = copy.copy(self)
+        quick.cluster = self._quick_cluster
+        return quick
+
+    def _patiently(self, call: Callable[[], T]) -> T:
+        """``call()``, again while it times out, for up to ``timeout`` seconds in all."""
+        deadline = time.monotonic() + self.settings.timeout
+        while True:
+            try:
+                return call()
+            except StorageError as exc:
+                if not _timed_out(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+
     def attach(self, vm_uuid: str, volume: VmVolume) -> DomainDevice:
-        self.volume(volume.pool, volume.volume)  # NotFound when it does not exist
+        quick = self._quick()
+        quick._patiently(lambda: quick.volume(volume.pool, volume.volume))  # NotFound when it does not exist
         key = (self.command("auth get-key", entity=f"client.{self.settings.user}") or {}).get("key", "")
         hosts = "".join(f"<host name={quoteattr(h)} port={quoteattr(p)}/>" for h, p in self._monitors())
         xml = (
@@ -574,7 +606,23 @@ class CephStorage(StorageDriver):
         when no other node shares that address, else only the client instances it recorded; and every
         instance that holds the lock of one of ``volumes`` from the node's address. Each lock is then
         broken and taken once (acquired and released), which proves nobody else holds it. Returns what
-        was blocklisted; idempotent."""
+        was blocklisted; idempotent.
+
+        Done over a connection of its own, made for it: the node that died may have taken the monitor
+        this driver's connection talks to, and a power cut leaves that connection silent (no reset) for
+        up to Ceph's ping timeout, with stale maps meanwhile; a new connection finds a live monitor and the
+        current maps at once."""
+        fencer = copy.copy(self)
+        fencer.cluster = self._connect(osd_op_timeout=QUICK_OP_SECONDS)
+        try:
+            blocked = fencer._fence(node, volumes)
+        finally:
+            with contextlib.suppress(Exception):
+                fencer.cluster.shutdown()
+        self.fence_timings = fencer.fence_timings
+        return blocked
+
+    def _fence(self, node: str, volumes: Sequence[str]) -> list[str]:
         # the node is off (its power fence is confirmed): its OSDs are down now, and saying so spares every
         # client Ceph's heartbeat grace (20 s) of I/O waiting on them
         started = time.monotonic()
@@ -589,27 +637,38 @@ class CephStorage(StorageDriver):
         blocked = [f"{ip}:0/0" for ip in sorted(ips - shared)] + [a for a in own if address_ip(a) in shared]
         owners: list[tuple[str, Any]] = []
         for ref in volumes:
-            pool, _, name = ref.partition("/")
-            with self._image(pool, name) as image:
-                for owner in self._rbd_call(f"lock owners of {ref}", lambda img=image: list(img.lock_get_owners())):
-                    address = str(owner["owner"])
-                    if address_ip(address) in ips or not ips:  # unknown node addresses: its VMs' lockers are its
-                        owners.append((ref, owner))
-                        if address not in blocked and f"{address_ip(address)}:0/0" not in blocked:
-                            blocked.append(address)
+            for owner in self._patiently(functools.partial(self._lock_owners, ref)):
+                address = str(owner["owner"])
+                if address_ip(address) in ips or not ips:  # unknown node addresses: its VMs' lockers are its
+                    owners.append((ref, owner))
+                    if address not in blocked and f"{address_ip(address)}:0/0" not in blocked:
+                        blocked.append(address)
         self.fence_timings["lock_owners"] = round(time.monotonic() - started, 3)
         for addr in blocked:
             self._blocklist(addr, add=True)
         self.fence_timings["blocklisted"] = round(time.monotonic() - started, 3)
         for ref, owner in owners:
-            pool, _, name = ref.partition("/")
-            with self._image(pool, name) as image:
-                self._rbd_call(f"break {node}'s lock on {ref}", image.lock_break, owner["mode"], owner["owner"])
-                self._rbd_call(f"take the lock on {ref}", image.lock_acquire, self.rbd.RBD_LOCK_MODE_EXCLUSIVE)
-                self._rbd_call(f"release the lock on {ref}", image.lock_release)
+            self._patiently(functools.partial(self._take_lock, node, ref, owner))
         self.fence_timings["locks_taken"] = round(time.monotonic() - started, 3)
         self._record_fence(node, blocked)
         return blocked
+
+    def _lock_owners(self, ref: str) -> list[dict[str, Any]]:
+        pool, _, name = ref.partition("/")
+        with self._image(pool, name) as image:
+            owners: list[dict[str, Any]] = self._rbd_call(
+                f"lock owners of {ref}", lambda: list(image.lock_get_owners())
+            )
+            return owners
+
+    def _take_lock(self, node: str, ref: str, owner: dict[str, Any]) -> None:
+        """Break ``node``'s lock on ``ref`` (gone already: fine, a retry), then take it once and let it go."""
+        pool, _, name = ref.partition("/")
+        with self._image(pool, name) as image:
+            with contextlib.suppress(NotFound):
+                self._rbd_call(f"break {node}'s lock on {ref}", image.lock_break, owner["mode"], owner["owner"])
+            self._rbd_call(f"take the lock on {ref}", image.lock_acquire, self.rbd.RBD_LOCK_MODE_EXCLUSIVE)
+            self._rbd_call(f"release the lock on {ref}", image.lock_release)
 
     def _osds_on(self, node: str) -> list[int]:
         """The OSDs up on ``node`` (its CRUSH host), from the monitors alone (the manager may be down too)."""
@@ -661,6 +720,11 @@ def client_addresses(addrs: str) -> list[str]:
         if addr and addr not in found:
             found.append(addr)
     return found
+
+
+def _timed_out(exc: StorageError) -> bool:
+    message = exc.message.lower()
+    return "timed out" in message or "timeout" in message or "errno 110" in message
 
 
 def _reason(exc: BaseException) -> str:
