@@ -541,8 +541,9 @@ class CephStorage(StorageDriver):
         return quick
 
     def _patiently(self, call: Callable[[], T]) -> T:
-        """``call()``, again while it times out, for up to ``timeout`` seconds in all."""
-        deadline = time.monotonic() + self.settings.timeout
+        """``call()``, again while it times out, for up to twice ``timeout`` seconds in all (Ceph re-peers
+        the dead node's placement groups meanwhile; a node's monitor lost with it may take an election)."""
+        deadline = time.monotonic() + 2 * self.settings.timeout
         while True:
             try:
                 return call()
