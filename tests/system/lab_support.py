@@ -58,7 +58,8 @@ def recovered(cluster: Cluster, lab: Lab, node: str, vms: list[str], timeout: fl
 
 
 def restore(lab: Lab, cluster: Cluster, node: str) -> None:
-    """Power the node back on (if it is off), wait for its pvcd, and make it ready."""
+    """Power the node back on (if it is off), wait for its pvcd, and make it ready. (Once every node is
+    back, wait for Ceph with ``settle``: a node's OSD comes back empty.)"""
     bmc = lab.bmc(node)
     if bmc.pid() is None:
         bmc.start()
@@ -71,7 +72,14 @@ def restore(lab: Lab, cluster: Cluster, node: str) -> None:
             break
         time.sleep(0.2)
     cluster.ready(node, wait=True, timeout=120)
+    for fault in cluster.faults():
+        cluster.zk.delete(f"/faults/{fault['node']}")
+
+
+def settle(lab: Lab, cluster: Cluster) -> None:
+    """Every node's OSD up and Ceph clean again (a memstore OSD comes back empty and is backfilled), so that
+    the next test's power cut cannot take the last complete copy of some data; then no fault is left."""
     if lab.settings.ceph:
-        lab.wait_storage_settled()  # its OSD came back empty: no next power cut before Ceph copied it back
+        lab.wait_storage_settled()
     for fault in cluster.faults():
         cluster.zk.delete(f"/faults/{fault['node']}")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from lab_support import never_twice, recovered, restore
+from lab_support import never_twice, recovered, restore, settle
 from support import wait_until
 
 from pvc_core.client import Cluster
@@ -28,6 +28,7 @@ def cluster(lab: Lab) -> Iterator[Cluster]:
         yield client
         for node in lab.settings.node_names():
             restore(lab, client, node)
+        settle(lab, client)
         for record in client.vms.list():
             if record.observed == "running" or record.state not in ("stop", "disable", "fail"):
                 client.vms.stop(record.name)

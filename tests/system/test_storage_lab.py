@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from lab_support import recovered, restore
+from lab_support import recovered, restore, settle
 
 from pvc_core.client import Cluster
 from pvc_lab import guest
@@ -25,6 +25,7 @@ def cluster(lab: Lab) -> Iterator[Cluster]:
         yield client
         for node in lab.settings.node_names():
             restore(lab, client, node)
+        settle(lab, client)
         for record in client.vms.list():
             if record.observed == "running" or record.state not in ("stop", "disable", "fail"):
                 client.vms.stop(record.name)
