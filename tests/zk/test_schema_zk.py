@@ -68,7 +68,7 @@ def test_a_v1_tree_is_migrated_to_v2(bare_hosts: str) -> None:
     with Cluster.connect(bare_hosts) as cluster:
         write_v1_tree(cluster.zk)
         applied = schema.migrate(cluster.zk, schema.CORE_SCHEMA)
-        assert [m.to_version for m in applied] == [2, 3]
+        assert [m.to_version for m in applied] == [2, 3, 4]
         assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 4
         hv1 = json.loads(cluster.zk.get(paths.node("hv1"))[0])  # type: ignore[index]
         assert hv1["daemon_state"] == "run"
@@ -89,10 +89,10 @@ def test_a_starting_pvcd_migrates_a_v1_cluster_and_runs(bare_hosts: str, nodes: 
 
 
 def test_pvcd_refuses_a_cluster_newer_than_itself(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
-    cluster.zk.set(paths.SCHEMA_VERSION, b"4")
+    cluster.zk.set(paths.SCHEMA_VERSION, b"5")
     node = nodes.start("hv1", zk_hosts)
     assert node.process is not None and node.process.wait(30) == 1
-    assert "schema is version 4, newer than this software's 3; upgrade this node's PVC packages" in node.log()
+    assert "schema is version 5, newer than this software's 4; upgrade this node's PVC packages" in node.log()
 
 
 def test_pvcd_refuses_an_uninitialised_cluster(bare_hosts: str, nodes: Nodes) -> None:
