@@ -83,3 +83,15 @@ def settle(lab: Lab, cluster: Cluster) -> None:
         lab.wait_storage_settled()
     for fault in cluster.faults():
         cluster.zk.delete(f"/faults/{fault['node']}")
+
+
+def put_back(lab: Lab, cluster: Cluster) -> None:
+    """After a test: every node on and ready, Ceph clean, no fault, no VM left."""
+    for node in lab.settings.node_names():
+        restore(lab, cluster, node)
+    settle(lab, cluster)
+    for record in cluster.vms.list():
+        if record.observed == "running" or record.state not in ("stop", "disable", "fail"):
+            cluster.vms.stop(record.name)
+            cluster.vms.wait(record.name, timeout=60)
+        cluster.vms.remove(record.name)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from lab_support import never_twice, recovered, restore, settle
+from lab_support import never_twice, put_back, recovered
 from support import wait_until
 
 from pvc_core.client import Cluster
@@ -26,14 +26,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (n
 def cluster(lab: Lab) -> Iterator[Cluster]:
     with Cluster.connect(lab.hosts) as client:
         yield client
-        for node in lab.settings.node_names():
-            restore(lab, client, node)
-        settle(lab, client)
-        for record in client.vms.list():
-            if record.observed == "running" or record.state not in ("stop", "disable", "fail"):
-                client.vms.stop(record.name)
-                client.vms.wait(record.name, timeout=60)
-            client.vms.remove(record.name)
+        put_back(lab, client)
 
 
 def guests_on(lab: Lab, cluster: Cluster, node: str, count: int = 2) -> list[str]:

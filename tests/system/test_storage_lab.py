@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from lab_support import recovered, restore, settle
+from lab_support import put_back, recovered, restore
 
 from pvc_core.client import Cluster
 from pvc_lab import guest
@@ -23,14 +23,7 @@ PLUGIN = "storage-ceph"
 def cluster(lab: Lab) -> Iterator[Cluster]:
     with Cluster.connect(lab.hosts) as client:
         yield client
-        for node in lab.settings.node_names():
-            restore(lab, client, node)
-        settle(lab, client)
-        for record in client.vms.list():
-            if record.observed == "running" or record.state not in ("stop", "disable", "fail"):
-                client.vms.stop(record.name)
-                client.vms.wait(record.name, timeout=60)
-            client.vms.remove(record.name)
+        put_back(lab, client)
         for volume in client.plugin_call(PLUGIN, "volume.list", {"pool": "vms"}):
             client.plugin_call(PLUGIN, "volume.remove", {"pool": "vms", "name": volume["name"]})
 
