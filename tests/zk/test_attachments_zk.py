@@ -29,9 +29,10 @@ def offering_cluster(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> Iterator[
             sum(v.alive and v.daemon_state == "run" and "migration_uri" in v.record.resources for v in cluster.nodes())
             == 2
             and cluster.node("hv1").record.attachments == {"network": {"blue": "testplugin"}}
-            and cluster.primary()
+            # in role (its primary work started), not just elected: VM events count from then on
+            and any(v.coordinator_state == "primary" for v in cluster.nodes())
         ),
-        what="two nodes, hv1 offering network blue",
+        what="two nodes, hv1 offering network blue, a primary in role",
     )
     yield cluster
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pvc_core.config import ConfigSection
 from pvc_core.errors import AlreadyExists, InvalidRequest, NotFound
+from pvc_core.log import get_logger
 from pvc_core.roles.storage import Pool, Snapshot, StorageDriver, StorageError, StorageHealth, Volume
 from pvc_core.vms.devices import DomainDevice, DomainSecret
 from pvc_core.vms.model import VOLUME_NAME
@@ -95,11 +96,23 @@ class CephStorage(StorageDriver):
         super().__init__(host, name)
         self.settings: CephSettings = host.config.section_or_default(SECTION, CephSettings)
         self.rados, self.rbd = _libs()
-        self.cluster = self._connect()
+        self.log = get_logger(driver="storage-ceph", node=getattr(host, "node", None))
+        self._cluster: Any = None  # the long-lived connection, made at start or, failing that, on first use
+        self._connect_lock = threading.Lock()
+        self._renewable = True  # this is the long-lived connection (not a failover step's own: see _renew)
+        self._renewed_at = time.monotonic()
+        self._renewing = False
+        self._renew_lock = threading.Lock()
+        self._retired: list[Any] = []  # replaced connections, shut down once nothing can still use them
         self._quick_cluster: Any = None  # made on first use (see _quick)
         self._quick_lock = threading.Lock()
         self.fence_timings: dict[str, float] = {}  # seconds into the last fence_client at each step (logged)
-        self._publish_client_addresses()
+        try:
+            _ = self.cluster
+        except StorageError as exc:
+            # a node must start even while Ceph does not answer (its own monitor may be starting with it):
+            # every storage operation tries again, and fails with this line until Ceph answers
+            self.log.warning("storage_unreachable_at_start", reason=exc.message)
 
     # -- the connection -----------------------------------------------------------------------------------
 
@@ -123,10 +136,62 @@ class CephStorage(StorageDriver):
             raise StorageError(f"cannot connect to Ceph with {self.settings.conffile}: {_reason(exc)}") from exc
         return cluster
 
+    @property
+    def cluster(self) -> Any:
+        """The connection this driver's operations use (connecting now if it has none yet)."""
+        if self._cluster is None:
+            with self._connect_lock:
+                if self._cluster is None:
+                    self._cluster = self._connect()
+                    self._renewed_at = time.monotonic()
+                    self._publish_client_addresses()
+        return self._cluster
+
+    @cluster.setter
+    def cluster(self, connection: Any) -> None:
+        self._cluster = connection
+
     def close(self) -> None:
-        for cluster in (self.cluster, self._quick_cluster):
+        for cluster in (self._cluster, self._quick_cluster, *self._retired):
             with contextlib.suppress(Exception):
                 cluster.shutdown()
+
+    def _failed(self, error: StorageError) -> StorageError:
+        """``error`` (to raise); when it is a timeout of the long-lived connection, renew that connection in
+        the background (the failing call returns at once)."""
+        if _timed_out(error) and self._renewable:
+            with self._renew_lock:
+                due = not self._renewing and time.monotonic() - self._renewed_at >= self.settings.timeout
+                self._renewing = self._renewing or due
+            if due:
+                threading.Thread(target=self._renew, args=(error.message,), name="ceph-renew", daemon=True).start()
+        return error
+
+    def _renew(self, reason: str) -> None:
+        """Replace the long-lived connection by a new one (at most once per ``timeout`` seconds).
+
+        A connection can stay wedged after its node's power cut and return: made while the node's OSD and
+        monitor were starting (and its address blocklisted), one timed out every operation for minutes on
+        end while a new connection from the same node worked at once. A fresh connection finds the live
+        monitors and the current maps, so a wedge costs the operations of one ``timeout``, not every later
+        one. The old connection is shut down at the next renewal, not now: another thread may still be
+        inside a call on it."""
+        try:
+            fresh = self._connect()
+        except StorageError as exc:
+            self.log.warning("storage_connection_not_renewed", reason=reason, error=exc.message)
+            fresh = None
+        with self._renew_lock:
+            self._renewing, self._renewed_at = False, time.monotonic()
+            if fresh is None:
+                return
+            old, self.cluster = self.cluster, fresh
+            retired, self._retired = self._retired, [old]
+        for cluster in retired:
+            with contextlib.suppress(Exception):
+                cluster.shutdown()
+        self.log.warning("storage_connection_renewed", reason=reason)
+        self._publish_client_addresses()
 
     def command(self, prefix: str, inbuf: bytes = b"", mgr: bool = False, **arguments: Any) -> Any:
         """One monitor command (``mgr``: one the manager answers), JSON in and out; StorageError with Ceph's
@@ -136,7 +201,7 @@ class CephStorage(StorageDriver):
         try:
             ret, out, message = send(request, inbuf, timeout=int(self.settings.timeout))
         except self.rados.Error as exc:
-            raise StorageError(f"ceph {prefix}: {_reason(exc)}") from exc
+            raise self._failed(StorageError(f"ceph {prefix}: {_reason(exc)}")) from exc
         if ret == -2:
             raise NotFound(f"ceph {prefix}: {message.strip() or 'not found'}")
         if ret == -17:
@@ -159,7 +224,7 @@ class CephStorage(StorageDriver):
         except self.rados.ObjectNotFound:
             raise NotFound(f"no pool named '{pool}'") from None
         except self.rados.Error as exc:
-            raise StorageError(f"cannot open pool {pool}: {_reason(exc)}") from exc
+            raise self._failed(StorageError(f"cannot open pool {pool}: {_reason(exc)}")) from exc
         try:
             yield ioctx
         finally:
@@ -179,7 +244,7 @@ class CephStorage(StorageDriver):
         except self.rbd.ImageNotFound:
             raise NotFound(f"no volume {pool}/{name}") from None
         except self.rbd.Error as exc:
-            raise StorageError(f"cannot open volume {pool}/{name}: {_reason(exc)}") from exc
+            raise self._failed(StorageError(f"cannot open volume {pool}/{name}: {_reason(exc)}")) from exc
         try:
             yield image
         finally:
@@ -195,7 +260,7 @@ class CephStorage(StorageDriver):
         except self.rbd.InvalidArgument as exc:
             raise InvalidRequest(f"{what}: {_reason(exc)}") from exc
         except (self.rbd.Error, self.rados.Error) as exc:
-            raise StorageError(f"{what}: {_reason(exc)}") from exc
+            raise self._failed(StorageError(f"{what}: {_reason(exc)}")) from exc
 
     # -- the cluster --------------------------------------------------------------------------------------
 
@@ -537,7 +602,7 @@ class CephStorage(StorageDriver):
             if self._quick_cluster is None:
                 self._quick_cluster = self._connect(osd_op_timeout=QUICK_OP_SECONDS)
         quick = copy.copy(self)
-        quick.cluster = self._quick_cluster
+        quick.cluster, quick._renewable = self._quick_cluster, False  # its timeouts are expected: it retries
         return quick
 
     def _patiently(self, call: Callable[[], T]) -> T:
@@ -614,7 +679,7 @@ class CephStorage(StorageDriver):
         up to Ceph's ping timeout, with stale maps meanwhile; a new connection finds a live monitor and the
         current maps at once."""
         fencer = copy.copy(self)
-        fencer.cluster = self._connect(osd_op_timeout=QUICK_OP_SECONDS)
+        fencer.cluster, fencer._renewable = self._connect(osd_op_timeout=QUICK_OP_SECONDS), False
         try:
             blocked = fencer._fence(node, volumes)
         finally:

@@ -13,12 +13,13 @@ never apply it twice.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pvc_core.errors import PvcError, SchemaError
+from pvc_core.errors import AlreadyExists, PvcError, SchemaError
 from pvc_core.zk import paths
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
@@ -76,7 +77,8 @@ def initialise(zk: ZkSession, schema: Schema) -> None:
     if schema.owner != CORE_OWNER:
         zk.ensure(paths.PLUGIN_SCHEMAS)
     if zk.exists(schema.version_path) is None:
-        zk.create(schema.version_path, str(schema.version).encode())
+        with contextlib.suppress(AlreadyExists):  # a primary before this one (moments ago) made it too
+            zk.create(schema.version_path, str(schema.version).encode())
 
 
 def check_compatible(zk: ZkSession, schema: Schema) -> int | None:
