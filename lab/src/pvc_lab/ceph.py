@@ -90,11 +90,18 @@ class LabCeph:
             "mon client hunt interval = 0.5\n"
             "mgr stats period = 1\n"
             "mgr tick period = 1\n"
+            # a manager lost with its node is replaced in seconds, not 30 (until then "osd df" and the
+            # plugin's status and OSD listings time out)
+            "mon mgr beacon grace = 4\n"
             "mgr initial modules = iostat\n"
             f"memstore device bytes = {OSD_BYTES}\n"
             "osd fast shutdown = false\n"
             "[client]\n"
             f"keyring = {self.keyring}\n"
+            # QEMU's disks too: an operation stuck on an OSD that died silently has the client fetch the
+            # OSD map after a second, not ten (see docs/storage.md, "Ceph settings for fast failover")
+            "objecter timeout = 1\n"
+            "objecter tick interval = 1\n"
         )
         mon_keyring = self.directory / "mon.keyring"
         run(

@@ -126,6 +126,13 @@ class CephStorage(StorageDriver):
             # for another in seconds: Ceph's defaults wait 30 s, while every command to it times out
             "mon_client_ping_interval": "1",
             "mon_client_ping_timeout": "3",
+            # an operation in flight for objecter_timeout is "laggy", and only that makes the client ask the
+            # monitors for a newer OSD map. Ceph's 10 s is as long as our whole operation timeout, so an
+            # operation sent to an OSD that died silently (a power cut sends no reset) was abandoned before
+            # it turned laggy, the next one likewise, and the connection kept the dead OSD's address for
+            # minutes; at 1 s (checked every second) it learns of the OSD's replacement at once
+            "objecter_timeout": "1",
+            "objecter_tick_interval": "1",
         }
         if self.settings.keyring:
             conf["keyring"] = self.settings.keyring
@@ -695,6 +702,12 @@ class CephStorage(StorageDriver):
         down = self._osds_on(node)
         if down:
             self.command("osd down", ids=[str(i) for i in down])
+            # a client fetches OSD maps only when it must: this connection's map still has those OSDs up,
+            # and its I/O would go to them until an operation turned laggy. A new connection starts from the
+            # map the command above committed (tens of milliseconds).
+            stale, self.cluster = self.cluster, self._connect(osd_op_timeout=QUICK_OP_SECONDS)
+            with contextlib.suppress(Exception):
+                stale.shutdown()
         self.fence_timings = {"osds_down": round(time.monotonic() - started, 3)}
         recorded = self._recorded_addresses()
         own = recorded.get(node, [])
