@@ -245,13 +245,20 @@ class CoordinatorElection:
         action, target = request.get("action"), request.get("node")
         if action == "secondary" and target == self.node:
             self.relinquish(to=None, request_version=stat.version)
-        elif action == "primary" and target != self.node and target in self.host.alive_nodes:
+        elif action == "primary" and target != self.node and self._alive(target):
             self.relinquish(to=target, request_version=stat.version)
         else:
             # already satisfied (primary asked for itself, secondary asked for another) or unservable
             self.log.info("request_dropped", action=action, target=target)
             with contextlib.suppress(Conflict):
                 self.zk.delete(paths.REQUEST, version=stat.version)
+
+    def _alive(self, node: Any) -> bool:
+        """``node`` has a live session: asked of ZooKeeper when this node's view lacks it (a node that just
+        started may not be in the view yet, and a request for it must not be dropped for that)."""
+        if not isinstance(node, str) or not node:
+            return False
+        return node in self.host.alive_nodes or self.zk.exists(paths.liveness(node)) is not None
 
     def relinquish(self, to: str | None, request_version: int | None = None) -> None:
         """Give up the primary role: stop primary work first, then release the znode in one transaction."""

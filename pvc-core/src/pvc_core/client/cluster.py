@@ -125,9 +125,9 @@ class Cluster:
             raise InvalidRequest(f"node {name} is not a coordinator")
         if not node.alive or node.daemon_state != DaemonState.RUN.value:
             raise InvalidRequest(f"node {name} is not running (state {node.daemon_state}); it cannot become primary")
-        if node.is_primary and self.zk.exists(paths.REQUEST) is None:
-            return
-        # written even when the node is primary while another request is pending: the last request wins
+        # written even when the node looks primary: its look and the request's are two reads, and a
+        # hand-over committed between them (the role moving away, the pending request deleted with it) made
+        # "primary, nothing pending" true of neither moment. A primary drops a request naming itself.
         self._write_request({"action": "primary", "node": name})
         if wait:
             self.wait_for_primary(name, timeout)
