@@ -287,3 +287,46 @@ def test_cephs_health_is_a_fault_and_its_figures_are_metrics(
     assert 'pvc_storage_pool_objects{pool="vms"}' in metrics
     pvc(zk_hosts, "storage", "osd", "unset", "noout")
     wait_until(lambda: not storage_cluster.faults(), what="the storage fault cleared")
+
+
+def test_a_bluestore_osd_on_a_device_is_made_once_and_restarts_on_its_data(
+    storage_cluster: Cluster, zk_hosts: str, nodes: Nodes, tmp_path: Path
+) -> None:
+    device = tmp_path / "disk1.img"  # a file standing for hv1's disk: pvc makes it (sparse)
+    added = pvc(zk_hosts, "storage", "osd", "add", "hv1", "--objectstore", "bluestore", "--device", str(device),
+                "--size", "2G")  # fmt: skip
+    osd_id = int(added.split()[1].removeprefix("osd."))
+    assert f"(bluestore on {device}, 2.0G)" in added, added
+    wait_until(
+        lambda: any(o["id"] == osd_id and o["up"] for o in as_json(zk_hosts, "storage", "osd", "list")),
+        what=f"osd.{osd_id} up",
+    )
+    _, error = pvc_fails(zk_hosts, "storage", "osd", "add", "hv1", "--objectstore", "bluestore", "--device",
+                            str(device))  # fmt: skip
+    assert "already holds an OSD of hv1" in error
+    used = tmp_path / "used.img"
+    used.write_bytes(b"\0" * 4096 + b"someone's data")
+    _, error = pvc_fails(zk_hosts, "storage", "osd", "add", "hv1", "--objectstore", "bluestore", "--device",
+                            str(used))  # fmt: skip
+    assert f"device: {used} is not empty" in error and used.read_bytes().endswith(b"someone's data")
+    _, error = pvc_fails(zk_hosts, "storage", "osd", "add", "hv1", "--objectstore", "bluestore")
+    assert "device: a bluestore OSD needs a device" in error
+
+    # killed (a crash, a power cut): hv1's pvcd starts it again on the store it has, not a new one
+    data = nodes.directory / "hv1-osds" / f"ceph-{osd_id}"
+    made = (data / "fsid").stat().st_mtime_ns
+    pid = int((data / "pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_until(
+        lambda: (data / "pid").exists() and int((data / "pid").read_text()) != pid,
+        timeout=30,
+        what=f"osd.{osd_id} started again",
+    )
+    assert (data / "fsid").stat().st_mtime_ns == made  # no --mkfs: its data is kept
+    wait_until(
+        lambda: any(o["id"] == osd_id and o["up"] for o in as_json(zk_hosts, "storage", "osd", "list")),
+        timeout=60,
+        what=f"osd.{osd_id} up again",
+    )
+    assert f"removed osd.{osd_id} (on hv1)" in pvc(zk_hosts, "storage", "osd", "remove", str(osd_id), "--yes")
+    assert not data.exists() and device.exists()  # its files gone; the device is the operator's

@@ -125,7 +125,7 @@ def actions(service: StorageService) -> dict[str, Action]:
         node = _text(args, "node")
         size = parse_size(args.get("size", "1G"), "size")
         objectstore = _text(args, "objectstore", "memstore")
-        job = {"action": "add", "size": size, "objectstore": objectstore}
+        job = {"action": "add", "size": size, "objectstore": objectstore, "device": _optional_text(args, "device")}
         return dict(service.node_job(node, job, timeout=float(_int(args, "timeout", 120, low=1) or 120)))
 
     # -- pools ----------------------------------------------------------------------------------------------

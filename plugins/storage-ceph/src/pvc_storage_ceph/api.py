@@ -62,7 +62,8 @@ def blueprint(api: ApiContext, plugin: str) -> Blueprint:
 
     @routes.post("/osd")
     def osd_add() -> Any:
-        """Add an OSD on a node: body {node, size ("1G"), objectstore ("memstore")}; its pvcd runs it."""
+        """Add an OSD on a node, run by its pvcd: body {node, size ("1G"), objectstore ("memstore" or
+        "bluestore"), device (bluestore: an empty disk, partition or file of that node)}."""
         return call("osd.add", **body())
 
     @routes.delete("/osd/<int:osd_id>")

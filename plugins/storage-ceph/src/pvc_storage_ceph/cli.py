@@ -146,13 +146,15 @@ def osd_out(obj: CliContext, ids: tuple[int, ...]) -> None:
 
 @osd.command("add")
 @click.argument("node")
-@click.option("--size", default="1G", show_default=True, help="The OSD's capacity.")
-@click.option("--objectstore", type=click.Choice(["memstore"]), default="memstore", show_default=True)
+@click.option("--size", default="1G", show_default=True, help="memstore: its capacity; bluestore: a new file's size.")
+@click.option("--objectstore", type=click.Choice(["memstore", "bluestore"]), default="memstore", show_default=True)
+@click.option("--device", help="bluestore: an empty disk, partition or file on NODE (a new path: a sparse file).")
 @click.pass_obj
-def osd_add(obj: CliContext, node: str, size: str, objectstore: str) -> None:
+def osd_add(obj: CliContext, node: str, size: str, objectstore: str, device: str | None) -> None:
     """Add an OSD on NODE, run and kept running by NODE's pvcd."""
-    added = _call(obj, "osd.add", timeout=150.0, node=node, size=size, objectstore=objectstore)
-    click.echo(f"added osd.{added['id']} on {added['node']} ({objectstore}, {_size(added['size_bytes'])})")
+    added = _call(obj, "osd.add", timeout=150.0, node=node, size=size, objectstore=objectstore, device=device)
+    where = f" on {added['device']}" if added.get("device") else ""
+    click.echo(f"added osd.{added['id']} on {added['node']} ({objectstore}{where}, {_size(added['size_bytes'])})")
 
 
 @osd.command("remove")
