@@ -33,14 +33,14 @@ def console(cluster: Cluster, vm: str) -> list[str]:
 
 
 def last(lines: list[str], prefix: str) -> int | None:
-    found = [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix)]
+    found = guest.numbers(lines, prefix)
     return found[-1] if found else None
 
 
 def counting(cluster: Cluster, vm: str, above: int, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        tick = last(console(cluster, vm), "pvc-guest tick ")
+        tick = last(console(cluster, vm), guest.TICK)
         if tick is not None and tick > above:
             return tick
         time.sleep(0.5)
@@ -64,8 +64,8 @@ def test_a_guest_keeps_its_disk_through_a_live_migration(lab: Lab, cluster: Clus
     assert moved.node == nodes[1] and moved.last_migration.get("live")
     after = counting(cluster, "rbd1", before + 2)
     lines = console(cluster, "rbd1")
-    assert sum(line.startswith("pvc-guest boot") for line in lines) == 1  # no reboot: the disk stayed on Ceph
-    assert last(lines, "pvc-guest disk resumes at ") == 0 and after > before
+    assert guest.boots(lines) == 1  # no reboot: the disk stayed on Ceph
+    assert last(lines, guest.DISK_RESUMES) == 0 and after > before
 
 
 def test_after_a_power_cut_the_guest_resumes_from_its_disk_and_the_node_stays_cut_off_until_ready(
@@ -80,9 +80,9 @@ def test_after_a_power_cut_the_guest_resumes_from_its_disk_and_the_node_stays_cu
     address = lab.settings.node_address(lab.settings.node_names().index(victim))
     assert fenced == {"blocklisted": [f"{address}:0/0"]}  # every client of that node, QEMU's included
     deadline = time.monotonic() + 60
-    while last(console(cluster, "rbd2"), "pvc-guest disk resumes at ") in (None, 0) and time.monotonic() < deadline:
+    while last(console(cluster, "rbd2"), guest.DISK_RESUMES) in (None, 0) and time.monotonic() < deadline:
         time.sleep(0.5)
-    resumed = last(console(cluster, "rbd2"), "pvc-guest disk resumes at ")
+    resumed = last(console(cluster, "rbd2"), guest.DISK_RESUMES)
     assert resumed is not None and resumed >= at_cut  # what it wrote before the cut, not an older state
     restore(lab, cluster, victim)  # powered on, made ready: the blocklist is lifted
     assert cluster.plugin_data(PLUGIN).get(f"fenced/{victim}") is None

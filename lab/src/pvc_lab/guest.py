@@ -71,6 +71,22 @@ class GuestError(LabError):
     """The guest's kernel or initramfs could not be made."""
 
 
+# what the guest prints on its console, each line followed by a number (see INIT)
+TICK = "pvc-guest tick "
+BOOT = "pvc-guest boot"
+DISK_RESUMES = "pvc-guest disk resumes at "
+
+
+def numbers(lines: list[str], prefix: str) -> list[int]:
+    """The numbers the guest printed on the console ``lines`` after ``prefix``, in order."""
+    return [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix)]
+
+
+def boots(lines: list[str]) -> int:
+    """How many times the guest booted, by its console ``lines``."""
+    return sum(1 for line in lines if line.startswith(BOOT))
+
+
 def kernel_package() -> str:
     """The versioned cloud kernel package that linux-image-cloud-amd64 points at."""
     result = subprocess.run(

@@ -49,16 +49,15 @@ BMC_PORT = 9101
 
 def _ticks(cluster: Any, vm: str) -> tuple[int, int]:
     """The last tick the guest printed on its console, and how many times it booted."""
-    lines = next(iter(cluster.vms.console(vm, lines=2000)))
-    ticks = [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("pvc-guest tick ")]
-    return (ticks[-1] if ticks else 0), sum(1 for line in lines if line.startswith("pvc-guest boot"))
+    lines = list(next(iter(cluster.vms.console(vm, lines=2000))))
+    ticks = guest.numbers(lines, guest.TICK)
+    return (ticks[-1] if ticks else 0), guest.boots(lines)
 
 
 def _resumed_at(cluster: Any, vm: str) -> tuple[int | None, int]:
     """Where the guest's last boot found the counter on its disk (None: no disk, or not booted yet), and how
     many boots found one."""
-    lines = next(iter(cluster.vms.console(vm, lines=2000)))
-    found = [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("pvc-guest disk resumes at ")]
+    found = guest.numbers(list(next(iter(cluster.vms.console(vm, lines=2000)))), guest.DISK_RESUMES)
     return (found[-1] if found else None), len(found)
 
 
