@@ -177,12 +177,12 @@ class CephStorage(StorageDriver):
     def _renew(self, reason: str) -> None:
         """Replace the long-lived connection by a new one (at most once per ``timeout`` seconds).
 
-        A connection can stay wedged after its node's power cut and return: made while the node's OSD and
-        monitor were starting (and its address blocklisted), one timed out every operation for minutes on
-        end while a new connection from the same node worked at once. A fresh connection finds the live
-        monitors and the current maps, so a wedge costs the operations of one ``timeout``, not every later
-        one. The old connection is shut down at the next renewal, not now: another thread may still be
-        inside a call on it."""
+        A connection whose maps went stale (the cause found: an OSD that died silently, before
+        ``objecter_timeout`` was set below PVC's operation timeouts) timed out every operation for minutes
+        while a new connection from the same node worked at once. Whatever wedges one next, a fresh
+        connection finds the live monitors and the current maps, so a wedge costs the operations of one
+        ``timeout``, not every later one. The old connection is shut down at the next renewal, not now:
+        another thread may still be inside a call on it."""
         try:
             fresh = self._connect()
         except StorageError as exc:
@@ -192,7 +192,7 @@ class CephStorage(StorageDriver):
             self._renewing, self._renewed_at = False, time.monotonic()
             if fresh is None:
                 return
-            old, self.cluster = self.cluster, fresh
+            old, self._cluster = self._cluster, fresh
             retired, self._retired = self._retired, [old]
         for cluster in retired:
             with contextlib.suppress(Exception):
