@@ -88,6 +88,11 @@ class Daemon:
                 self.hooks.node_resources(self.host),
                 self.hooks.node_attachments(self.host),
             )
+            self.host.attach_republish(
+                lambda: self.membership.publish_resources(
+                    self.hooks.node_resources(self.host), self.hooks.node_attachments(self.host)
+                )
+            )
             self.election = CoordinatorElection(
                 self.host, self.zk, self.hooks, self.membership, core.timers.handover_timeout
             )

@@ -63,6 +63,7 @@ class Host:
         self._election: CoordinatorElection | None = None
         self._watches: WatchSet | None = None
         self.alive_nodes: frozenset[str] = frozenset()
+        self._republish: Callable[[], object] | None = None
         # per-node objects plugins keep between hooks (one Host per pvcd), by plugin name
         self.state: dict[str, Any] = {}
 
@@ -203,6 +204,16 @@ class Host:
             transaction = self.primary_transaction()
             transaction.delete(paths.fault(name), version=found.version)
             self.zk.commit(transaction, f"clear the fault {name}")
+
+    def attach_republish(self, republish: Callable[[], object]) -> None:
+        self._republish = republish
+
+    def republish(self) -> None:
+        """Publish this node's resources and attachments now rather than at the next keepalive (since 2.2):
+        call it when what your ``pvc_node_attachments`` offers changed (a network now exists here), so that
+        VMs needing it may be placed here at once. From a worker thread; writes only if something changed."""
+        if self._republish is not None:
+            self._republish()
 
     def call_later(self, delay: float, event: str, job: Callable[[], None]) -> None:
         """Run ``job`` on the dispatcher thread after ``delay`` seconds."""

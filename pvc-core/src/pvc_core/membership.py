@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -48,6 +49,7 @@ class Membership:
         self.log = get_logger(node=node, component="membership")
         self.daemon_state = DaemonState.INIT
         self._published_resources: dict[str, Any] | None = None
+        self._publishing = threading.Lock()  # the keepalive loop and host.republish() from workers
         self._published_attachments: dict[str, dict[str, str]] = {}
 
     # -- registration ------------------------------------------------------------------------------------
@@ -156,13 +158,14 @@ class Membership:
     ) -> bool:
         """Rewrite the record only when the resources (or what the node offers to attach) changed; return
         whether it wrote."""
-        offers = self._published_attachments if attachments is None else attachments
-        if resources == self._published_resources and offers == self._published_attachments:
-            return False
-        update_record(self.zk, self.node, lambda record: replace(record, resources=resources, attachments=offers))
-        self._published_resources = resources
-        self._published_attachments = offers
-        return True
+        with self._publishing:
+            offers = self._published_attachments if attachments is None else attachments
+            if resources == self._published_resources and offers == self._published_attachments:
+                return False
+            update_record(self.zk, self.node, lambda record: replace(record, resources=resources, attachments=offers))
+            self._published_resources = resources
+            self._published_attachments = offers
+            return True
 
     def renew(self) -> None:
         """After a new session: liveness again, and back to ``run`` if another node marked this one dead."""

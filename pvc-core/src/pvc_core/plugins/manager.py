@@ -37,6 +37,7 @@ BUILTINS: dict[str, str] = {
     "builtin.vm-manager": "pvc_core.builtin.vm_manager",
     "builtin.vm-console": "pvc_core.builtin.vm_console",
     "builtin.node-flush": "pvc_core.builtin.node_flush",
+    "builtin.networks": "pvc_core.builtin.networks",
 }
 
 
