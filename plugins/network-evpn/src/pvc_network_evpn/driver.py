@@ -68,7 +68,8 @@ class EvpnNetworks(NetworkDriver):
         )
         self.networks: dict[int, Network] = {}  # built here, by VNI
         self.serving: dict[int, Network] = {}  # whose services run here
-        self.routed_to: str = ""  # the primary's address the prefixes are routed to ("" none)
+        self.routed_to: str = ""
+        self._forwarding_on = False  # the primary's address the prefixes are routed to ("" none)
         self._lock = threading.RLock()
         self._leases_lock = threading.Lock()
 
@@ -132,8 +133,7 @@ class EvpnNetworks(NetworkDriver):
         bridge = bridge_name(network.vni)
         with self._lock:
             self._unroute(network)
-            self.commands.sysctl("net.ipv4.ip_forward", "1")
-            self.commands.sysctl("net.ipv6.conf.all.forwarding", "1")
+            self._forwarding()
             with contextlib.suppress(NetworkError):  # no IPv6 on this node: nothing to notify
                 self.commands.sysctl(f"net/ipv6/conf/{bridge}/ndisc_notify", "1")
             wanted = self._gateway_addresses(network)
@@ -159,6 +159,14 @@ class EvpnNetworks(NetworkDriver):
             if self.commands.link_exists(bridge):
                 for address in sorted(self._addresses(bridge)):
                     self.commands.ip("addr", "del", address, "dev", bridge)
+
+    def _forwarding(self) -> None:
+        """Route between the cluster network and the managed networks (a gateway, or a coordinator passing
+        upstream traffic to the primary)."""
+        if not self._forwarding_on:
+            self.commands.sysctl("net.ipv4.ip_forward", "1")
+            self.commands.sysctl("net.ipv6.conf.all.forwarding", "1")
+            self._forwarding_on = True
 
     def check_acls(self, network: Network) -> None:
         acl.check(self.commands, network)
@@ -212,7 +220,8 @@ class EvpnNetworks(NetworkDriver):
         for prefix, via in routes.items():
             if prefix not in wanted or via != primary_address:
                 self.commands.ip("route", "del", prefix, "proto", "static", check=False)
-        if primary_address:
+        if primary_address and wanted:
+            self._forwarding()
             for prefix in sorted(wanted):
                 if routes.get(prefix) != primary_address:
                     self.commands.ip("route", "replace", prefix, "via", primary_address, "proto", "static")
