@@ -23,6 +23,7 @@ CLI_GROUP = "pvc.cli"
 BUILTIN_COMMANDS: dict[str, str] = {
     "cluster": "pvc_cli.commands.cluster:cluster",
     "connection": "pvc_cli.commands.connection:connection",
+    "network": "pvc_cli.commands.network:network",
     "node": "pvc_cli.commands.node:node",
     "plugin": "pvc_cli.commands.plugin:plugin",
     "vm": "pvc_cli.commands.vm:vm",

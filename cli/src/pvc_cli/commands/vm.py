@@ -398,3 +398,54 @@ def log(obj: CliContext, name: str, lines: int, follow: bool) -> None:
                     click.echo(line)
         except KeyboardInterrupt:
             pass
+
+
+@vm.group()
+def network() -> None:
+    """A VM's network interfaces; a change takes effect at the VM's next start."""
+
+
+@network.command("list")
+@vm_argument
+@format_option
+@click.pass_obj
+def network_list(obj: CliContext, name: str, output_format: str) -> None:
+    """The VM's interfaces: network, MAC address, model."""
+    with obj.cluster() as client:
+        record = client.vms.get(name)
+    interfaces = [n.to_dict() for n in record.networks]
+    rows = [[n["network"], n["mac"], n["model"]] for n in interfaces]
+    emit(interfaces, output_format, lambda _n: table(["NETWORK", "MAC", "MODEL"], rows))
+
+
+@network.command("add")
+@vm_argument
+@click.argument("network_ref", metavar="NETWORK")
+@click.option(
+    "--model", type=click.Choice(["virtio", "e1000", "e1000e", "rtl8139"]), default="virtio", show_default=True
+)
+@click.option("--macaddr", default="", help="The interface's MAC address; default: a new one (52:54:00:...).")
+@click.pass_obj
+def network_add(obj: CliContext, name: str, network_ref: str, model: str, macaddr: str) -> None:
+    """Give the VM an interface on NETWORK (its VNI or name; a network plugin must offer it)."""
+    with obj.cluster() as client:
+        record = client.vms.get(name)
+        added = {"network": network_ref, "model": model, "mac": macaddr}
+        record = client.vms.attach(name, networks=[*record.networks, added])
+    new = record.networks[-1]
+    click.echo(f"{record.name}: interface {new.mac} on network {new.network}; it takes effect at the next start")
+
+
+@network.command("remove")
+@vm_argument
+@click.argument("network_ref", metavar="NETWORK|MAC")
+@click.pass_obj
+def network_remove(obj: CliContext, name: str, network_ref: str) -> None:
+    """Take away the VM's interface with MAC address NETWORK|MAC, or its interfaces on network NETWORK."""
+    with obj.cluster() as client:
+        record = client.vms.get(name)
+        kept = [n for n in record.networks if network_ref.lower() not in (n.mac, n.network.lower())]
+        if len(kept) == len(record.networks):
+            raise CliError(f"VM {record.name} has no interface on network or with MAC {network_ref}")
+        record = client.vms.attach(name, networks=kept)
+    click.echo(f"{record.name}: interface(s) {network_ref} removed; it takes effect at the next start")
