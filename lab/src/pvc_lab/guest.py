@@ -10,6 +10,7 @@ The kernel package is fetched once with ``apt-get download`` into a cache (``/va
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import shutil
 import subprocess
@@ -31,6 +32,9 @@ MODULES = (
     "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
     "kernel/drivers/virtio/virtio_pci.ko",
     "kernel/drivers/block/virtio_blk.ko",
+    "kernel/net/core/failover.ko",
+    "kernel/drivers/net/net_failover.ko",
+    "kernel/drivers/net/virtio_net.ko",
 )
 
 INIT = """#!/bin/busybox sh
@@ -48,6 +52,29 @@ for event in /sys/class/input/event*; do
       /bin/busybox poweroff -f ) &
   fi
 done
+# with a network interface (the lab's VMs are on managed network 100): an address by DHCP, then a ping
+# to the gateway every half second and to the peer named on the kernel command line every 0.2 s, each
+# answer (or its absence: a gap in seq=) on the console
+peer=""
+name=""
+for word in $(/bin/busybox cat /proc/cmdline); do
+  case $word in
+    pvc.peer=*) peer=${word#pvc.peer=} ;;
+    pvc.name=*) name=${word#pvc.name=} ;;
+  esac
+done
+if [ -e /sys/class/net/eth0 ]; then
+  /bin/busybox ip link set lo up
+  /bin/busybox ip link set eth0 up
+  ( /bin/busybox udhcpc -i eth0 -f -s /udhcpc.script -x hostname:$name -t 60 -T 1 -A 1 >/dev/null 2>&1 ) &
+  ( while [ ! -e /tmp/gateway ]; do /bin/busybox sleep 0.1; done
+    /bin/busybox ping -i 0.5 $(/bin/busybox cat /tmp/gateway) 2>&1 | while read line; do
+      echo "pvc-guest gateway $line" > /dev/ttyS0; done ) &
+  if [ -n "$peer" ]; then
+    ( while [ ! -e /tmp/gateway ]; do /bin/busybox sleep 0.1; done
+      /bin/busybox ping -i 0.2 $peer 2>&1 | while read line; do echo "pvc-guest peer $line" > /dev/ttyS0; done ) &
+  fi
+fi
 tick=0
 # with a disk (the lab's VMs have an RBD volume), the counter lives on it too, and a boot goes on from it
 disk=/dev/vda
@@ -67,6 +94,20 @@ done
 """
 
 
+UDHCPC_SCRIPT = """#!/bin/busybox sh
+case "$1" in
+  bound|renew)
+    /bin/busybox ip addr flush dev $interface
+    /bin/busybox ip addr add $ip/$mask dev $interface
+    gateway=${router%% *}
+    [ -n "$gateway" ] && /bin/busybox ip route replace default via $gateway
+    echo "pvc-guest dhcp $1 $ip gateway $gateway" > /dev/ttyS0
+    echo "$gateway" > /tmp/gateway
+    ;;
+esac
+"""
+
+
 class GuestError(LabError):
     """The guest's kernel or initramfs could not be made."""
 
@@ -75,11 +116,39 @@ class GuestError(LabError):
 TICK = "pvc-guest tick "
 BOOT = "pvc-guest boot"
 DISK_RESUMES = "pvc-guest disk resumes at "
+# busybox ping's answers to the peer and to the gateway: "... 64 bytes from 10.100.0.12: seq=17 ttl=64 ..."
+PEER_PING = "pvc-guest peer "
+GATEWAY_PING = "pvc-guest gateway "
+DHCP = "pvc-guest dhcp "
+PEER_INTERVAL = 0.2
+GATEWAY_INTERVAL = 0.5
 
 
 def numbers(lines: list[str], prefix: str) -> list[int]:
     """The numbers the guest printed on the console ``lines`` after ``prefix``, in order."""
     return [int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix)]
+
+
+def ping_answers(lines: list[str], prefix: str) -> list[int]:
+    """The ``seq=`` of every ping answer the guest printed after ``prefix``, in order (a reboot starts again
+    from 0; the caller looks at one boot)."""
+    found = []
+    for line in lines:
+        if line.startswith(prefix) and " seq=" in line:
+            with contextlib.suppress(ValueError):
+                found.append(int(line.split(" seq=", 1)[1].split()[0]))
+    return found
+
+
+def lost_between(answers: list[int], first: int, last: int) -> int:
+    """How many pings in seq ``first``..``last`` (inclusive) got no answer."""
+    return len(set(range(first, last + 1)) - set(answers))
+
+
+def leased_address(lines: list[str]) -> str:
+    """The address the guest's DHCP client got last ("" none yet)."""
+    found = [line.split()[3] for line in lines if line.startswith(DHCP) and len(line.split()) > 3]
+    return found[-1] if found else ""
 
 
 def boots(lines: list[str]) -> int:
@@ -130,7 +199,7 @@ def initramfs(target: Path, modules: Path) -> Path:
         raise GuestError("busybox-static is not installed (scripts/setup all installs it)")
     with tempfile.TemporaryDirectory() as staging_dir:
         root = Path(staging_dir)
-        for directory in ("bin", "dev", "proc", "sys", "modules"):
+        for directory in ("bin", "dev", "proc", "sys", "modules", "tmp"):
             (root / directory).mkdir()
         shutil.copy2(BUSYBOX, root / "bin" / "busybox")
         (root / "bin" / "sh").symlink_to("busybox")
@@ -141,6 +210,9 @@ def initramfs(target: Path, modules: Path) -> Path:
         init = root / "init"
         init.write_text(INIT)
         init.chmod(0o755)
+        script = root / "udhcpc.script"
+        script.write_text(UDHCPC_SCRIPT)
+        script.chmod(0o755)
         names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
         archive = run(
             [str(BUSYBOX), "cpio", "-o", "-H", "newc"], 60, GuestError, input="\n".join(names).encode(), cwd=root
@@ -150,8 +222,12 @@ def initramfs(target: Path, modules: Path) -> Path:
     return target
 
 
-def domain_xml(name: str, vmlinuz: Path, initrd: Path, memory_mib: int = 128, uuid: str | None = None) -> str:
+def domain_xml(
+    name: str, vmlinuz: Path, initrd: Path, memory_mib: int = 128, uuid: str | None = None, peer: str = ""
+) -> str:
+    """The guest's domain; ``peer``: an address it pings on its network (the other demo VM)."""
     uuid_line = f"\n  <uuid>{uuid}</uuid>" if uuid else ""
+    extra = f" pvc.name={name}" + (f" pvc.peer={peer}" if peer else "")
     return f"""<domain type='qemu'>
   <name>{name}</name>{uuid_line}
   <memory unit='MiB'>{memory_mib}</memory>
@@ -160,7 +236,7 @@ def domain_xml(name: str, vmlinuz: Path, initrd: Path, memory_mib: int = 128, uu
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{vmlinuz}</kernel>
     <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet</cmdline>
+    <cmdline>console=ttyS0 panic=-1 quiet{extra}</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>

@@ -33,8 +33,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pvc_core.testing.netns import Frr
 from pvc_core.testing.zookeeper import ZooKeeper
-from pvc_lab import guest, netns
+from pvc_lab import demo_network, guest, netns
 from pvc_lab.api import LabApi
 from pvc_lab.bmc import Bmc
 from pvc_lab.ceph import TOOLS as CEPH_TOOLS
@@ -45,6 +46,21 @@ from pvc_lab.processes import owned_pid, spawn, terminate
 
 DEFAULT_STATE_DIR = Path("/var/lib/pvc-lab")
 BMC_PORT = 9101
+UNDERLAY_MTU = 9000  # the lab bridge carries VXLAN: room for a 1500-byte VM frame and its 50 bytes of headers
+CLUSTER_ASN = 65500
+UPSTREAM_ASN = 65000
+DEMO_VNI = 100
+DEMO_SUBNET = "10.100.0.0/24"
+DEMO_GATEWAY = "10.100.0.1"
+DEMO_DOMAIN = "demo.pvc"
+
+
+def demo_mac(index: int) -> str:
+    return f"52:54:00:73:00:{index + 1:02x}"
+
+
+def demo_address(index: int) -> str:
+    return f"10.100.0.{11 + index}"
 
 
 def _ticks(cluster: Any, vm: str) -> tuple[int, int]:
@@ -52,6 +68,10 @@ def _ticks(cluster: Any, vm: str) -> tuple[int, int]:
     lines = list(next(iter(cluster.vms.console(vm, lines=2000))))
     ticks = guest.numbers(lines, guest.TICK)
     return (ticks[-1] if ticks else 0), guest.boots(lines)
+
+
+def _seconds(lost: float) -> str:
+    return "NO ANSWER since" if lost < 0 else f"{lost:.1f} s"
 
 
 def _resumed_at(cluster: Any, vm: str) -> tuple[int | None, int]:
@@ -73,6 +93,7 @@ class LabSettings:
     vms: int = 2  # demo guests defined and started by up
     api_port: int = 7370  # pvcapid on 127.0.0.1; 0: no API
     ceph: bool = True  # a mon and mgr per node, an OSD per node (run by pvcd), VM disks on RBD
+    networks: bool = True  # FRR per node and an upstream router; managed network 100 for the demo VMs
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -122,6 +143,21 @@ class LabSettings:
     def uplink(self) -> str:
         return f"{self.prefix}0"
 
+    @property
+    def upstream(self) -> str:
+        """The upstream router's namespace: FRR in AS 65000, on the lab bridge at .254."""
+        return f"{self.prefix}-up"
+
+    @property
+    def upstream_address(self) -> str:
+        return str(self.network.network_address + 254)
+
+    @property
+    def frr_dir(self) -> Path:
+        """FRR runs as user frr: its sockets and files live where it can reach them (not under a 0700
+        folder such as a test's temporary directory)."""
+        return Path("/run") / f"{self.prefix}-frr"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state_dir"] = str(self.state_dir)
@@ -167,6 +203,26 @@ class Lab:
             self.state, {n: self.settings.node_address(i) for i, n in enumerate(names)}, self.settings.subnet
         )
 
+    def frr(self, node: str) -> Frr:
+        return Frr(self.settings.netns_of(node), self.settings.frr_dir / node, node)
+
+    def upstream_frr(self) -> Frr:
+        """The upstream router: peers with every coordinator and learns the managed networks' prefixes."""
+        return Frr(self.settings.upstream, self.settings.frr_dir / "upstream", "upstream")
+
+    def upstream_config(self) -> str:
+        s = self.settings
+        peers = [s.node_address(i) for i in range(s.nodes)]
+        lines = [f"router bgp {UPSTREAM_ASN}", f" bgp router-id {s.upstream_address}", " no bgp ebgp-requires-policy"]
+        for peer in peers:
+            lines += [f" neighbor {peer} remote-as {CLUSTER_ASN}", f" neighbor {peer} timers connect 2"]
+        lines += [" address-family ipv4 unicast", *(f"  neighbor {p} activate" for p in peers), " exit-address-family"]
+        return "\n".join(lines) + "\n"
+
+    def start_frr(self, node: str) -> None:
+        if self.settings.networks:
+            self.frr(node).start()
+
     @property
     def api(self) -> LabApi:
         return LabApi(self.state / "api", self.hosts, self.settings.api_port)
@@ -196,6 +252,7 @@ class Lab:
             "ipmitool",
             *(("libvirtd", "qemu-system-x86_64") if self.settings.libvirt else ()),
             *(CEPH_TOOLS if self.settings.ceph else ()),
+            *(("vtysh", "dnsmasq", "nft") if self.settings.networks else ()),
         ):
             if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
                 raise LabError(f"'{tool}' is not installed; run scripts/setup all")
@@ -226,6 +283,14 @@ class Lab:
             for node in self.settings.node_names():
                 self.libvirtd(node).start()
             progress(f"libvirt: a libvirtd per node, migration over {self.settings.subnet}")
+        if self.settings.networks:
+            for node in self.settings.node_names():
+                self.start_frr(node)
+            self.upstream_frr().start(extra_config=self.upstream_config())
+            progress(
+                f"frr: zebra and bgpd per node (AS {CLUSTER_ASN}); upstream router {self.settings.upstream_address} "
+                f"(AS {UPSTREAM_ASN})"
+            )
         for index, node in enumerate(self.settings.node_names()):
             self.start_node(node, index)
         progress(f"nodes: {', '.join(self.settings.node_names())} starting pvcd")
@@ -240,6 +305,8 @@ class Lab:
                 progress(f"api: pvcapid on {self.api.url}/api/v1 (key in {self.api.key_file})")
             if self.settings.ceph:
                 self._storage(cluster, progress, timeout)
+            if self.settings.networks:
+                self._demo_network(cluster, progress, timeout)
             if self.settings.libvirt and self.settings.vms:
                 self._demo_vms(cluster, progress, timeout)
         progress(f"lab up in {time.monotonic() - started:.1f}s; connections {', '.join(repr(a) for a in added)} added")
@@ -270,6 +337,45 @@ class Lab:
             time.sleep(0.5)
         progress("storage: an OSD per node (pvc storage osd add), pool vms with 3 copies, all PGs active+clean")
 
+    def _demo_network(self, cluster: Any, progress: Any, timeout: float) -> None:
+        """Managed network 100 (EVPN): its gateway on the primary, DHCP with a reservation per demo VM."""
+        plugin = "builtin.networks"
+        if DEMO_VNI not in {n["vni"] for n in cluster.plugin_call(plugin, "list")}:
+            cluster.plugin_call(
+                plugin,
+                "add",
+                {
+                    "vni": DEMO_VNI,
+                    "type": "managed",
+                    "name": "demo",
+                    "description": "the lab's demo network",
+                    "domain": DEMO_DOMAIN,
+                    "ipnet": DEMO_SUBNET,
+                    "gateway": DEMO_GATEWAY,
+                    "dhcp": True,
+                    "dhcp_start": "10.100.0.100",
+                    "dhcp_end": "10.100.0.199",
+                },
+                timeout=timeout,
+            )
+        reserved = {r["mac"] for r in cluster.plugin_call(plugin, "dhcp.list", {"network": str(DEMO_VNI)})}
+        for i in range(self.settings.vms):
+            if demo_mac(i) not in reserved:
+                cluster.plugin_call(
+                    plugin,
+                    "dhcp.add",
+                    {
+                        "network": str(DEMO_VNI),
+                        "mac": demo_mac(i),
+                        "address": demo_address(i),
+                        "hostname": f"demo{i + 1}",
+                    },
+                )
+        progress(
+            f"network: managed network {DEMO_VNI} ({DEMO_SUBNET}, VXLAN with EVPN) on every node, gateway "
+            f"{DEMO_GATEWAY} and DHCP on the primary"
+        )
+
     def _demo_vms(self, cluster: Any, progress: Any, timeout: float) -> None:
         vmlinuz, initrd = self.guest_image()
         names = self.settings.node_names()
@@ -281,9 +387,14 @@ class Lab:
                 if disk not in {v["name"] for v in cluster.plugin_call("storage-ceph", "volume.list", {"pool": "vms"})}:
                     cluster.plugin_call("storage-ceph", "volume.add", {"pool": "vms", "name": disk, "size": "64M"})
                 volumes = [f"vms/{disk}"]
+            networks: list[dict[str, str]] = []
+            peer = ""
+            if self.settings.networks:
+                networks = [{"network": str(DEMO_VNI), "mac": demo_mac(i), "model": "virtio"}]
+                peer = demo_address((i + 1) % self.settings.vms) if self.settings.vms > 1 else DEMO_GATEWAY
             if name not in {r.name for r in cluster.vms.list()}:
-                xml = guest.domain_xml(name, vmlinuz, initrd)
-                cluster.vms.define(xml, target=names[i % len(names)], volumes=volumes)
+                xml = guest.domain_xml(name, vmlinuz, initrd, peer=peer)
+                cluster.vms.define(xml, target=names[i % len(names)], volumes=volumes, networks=networks)
             cluster.vms.start(name)
         for i in range(self.settings.vms):
             record = cluster.vms.wait(f"demo{i + 1}", timeout=timeout)
@@ -293,15 +404,21 @@ class Lab:
         s = self.settings
         netns.add_netns(s.switch)
         netns.bridge("br0", s.switch)
-        netns.veth(s.uplink, f"{s.uplink}-br", None, s.switch)
+        netns.ip("link", "set", "br0", "mtu", str(UNDERLAY_MTU), netns=s.switch)
+        netns.veth(s.uplink, f"{s.uplink}-br", None, s.switch, mtu=UNDERLAY_MTU)
         netns.attach(f"{s.uplink}-br", "br0", s.switch)
         netns.address(s.uplink, f"{s.gateway}/{s.network.prefixlen}")
         for index, node in enumerate(s.node_names()):
             ns = s.netns_of(node)
             netns.add_netns(ns)
-            netns.veth("eth0", f"{node}-br", ns, s.switch)
+            netns.veth("eth0", f"{node}-br", ns, s.switch, mtu=UNDERLAY_MTU)
             netns.attach(f"{node}-br", "br0", s.switch)
             netns.address("eth0", f"{s.node_address(index)}/{s.network.prefixlen}", netns=ns)
+        if s.networks:
+            netns.add_netns(s.upstream)
+            netns.veth("eth0", "up-br", s.upstream, s.switch, mtu=UNDERLAY_MTU)
+            netns.attach("up-br", "br0", s.switch)
+            netns.address("eth0", f"{s.upstream_address}/{s.network.prefixlen}", netns=s.upstream)
 
     def node_config(self, node: str) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -322,6 +439,17 @@ class Lab:
                 "refresh_interval": 5.0,
             }
             config["plugins"] = {"enable": ["storage-ceph"]}
+        if self.settings.networks:
+            index = self.settings.node_names().index(node)
+            config["drivers"]["network"] = ["evpn"]
+            config["network_evpn"] = {
+                "vtep_address": self.settings.node_address(index),
+                "asn": CLUSTER_ASN,
+                "vty_socket": str(self.frr(node).vty_socket),
+                "state_dir": str(self.node_dir(node) / "evpn"),
+                "upstream": [{"address": self.settings.upstream_address, "asn": UPSTREAM_ASN}],
+            }
+            config.setdefault("plugins", {}).setdefault("enable", []).append("network-evpn")
         if self.settings.libvirt:
             libvirtd = self.libvirtd(node)
             config["drivers"]["compute"] = "libvirt"
@@ -409,6 +537,19 @@ class Lab:
             record = cluster.vms.get(vm)
             if record.observed != "running":
                 raise LabError(f"VM {vm} is not running (pvc lab up starts it)")
+            guests = sorted(r.name for r in cluster.vms.list() if r.networks and r.observed == "running")
+            if self.settings.networks and guests:
+                addresses = demo_network.wait_answering(cluster, guests)
+                for name in guests:
+                    progress(
+                        f"{name}: {addresses.get(name) or 'no address yet'} by DHCP on network {DEMO_VNI}; "
+                        f"it pings its peer every {guest.PEER_INTERVAL} s and the gateway {DEMO_GATEWAY} every "
+                        f"{guest.GATEWAY_INTERVAL} s"
+                    )
+                hops = demo_network.upstream_route(self.settings.upstream, DEMO_SUBNET)
+                progress(
+                    f"upstream router: {DEMO_SUBNET} via {', '.join(hops) or 'nothing yet'} (BGP from the coordinators)"
+                )
             deadline = time.monotonic() + 120
             before, boots_before = _ticks(cluster, vm)
             while (before < 3 or boots_before != 1) and time.monotonic() < deadline:  # let it boot and count
@@ -419,9 +560,11 @@ class Lab:
             others = [n for n in self.settings.node_names() if n != record.node]
             target = next((n for n in others if n != cluster.primary()), others[0])
             progress(f"{vm}: live-migrating {record.node} -> {target} ...")
+            marks = {name: demo_network.mark(cluster, name) for name in guests}
             cluster.vms.migrate(vm, target)
             migrated = cluster.vms.wait(vm, timeout=120)
             time.sleep(2.5)
+            migration_losses = {name: demo_network.lost_since(cluster, name, marks[name]) for name in guests}
             after, boots_after = _ticks(cluster, vm)
             figures = dict(migrated.last_migration)
             progress(
@@ -430,6 +573,11 @@ class Lab:
                 f"{'no reboot' if boots_after == boots_before else 'REBOOTED'}"
                 + ("; its disk stayed on Ceph, nothing was copied" if migrated.volumes else "")
             )
+            if guests:
+                progress(
+                    "pings lost during the migration: "
+                    + ", ".join(f"{n} {_seconds(peer)} to its peer" for n, (peer, _gw) in migration_losses.items())
+                )
             result = {
                 "vm": vm,
                 "from": record.node,
@@ -439,8 +587,32 @@ class Lab:
                 "rebooted": boots_after != boots_before,
                 **figures,
             }
+            if guests:
+                result["migration_ping_loss_s"] = {n: peer for n, (peer, _gw) in migration_losses.items()}
+                result["handover_gateway_loss_s"] = self.demo_handover(cluster, progress, guests)
             result["failover_seconds"] = self.demo_failover(cluster, progress)
             return result
+
+    def demo_handover(self, cluster: Any, progress: Any, guests: list[str]) -> dict[str, float]:
+        """Hand the primary role to another coordinator: the gateways move with it; show the gateway pings
+        each guest lost and the upstream router's route."""
+        primary = cluster.primary()
+        hosting = {r.node for r in cluster.vms.list()}
+        others = [n for n in self.settings.node_names() if n != primary]
+        # to a node without VMs, so that the power cut after this has a secondary with VMs to cut
+        target = next((n for n in others if n not in hosting), others[0])
+        progress(f"primary: handing over {primary} -> {target}; the network's gateway moves with it ...")
+        marks = {name: demo_network.mark(cluster, name) for name in guests}
+        cluster.request_primary(target, wait=True, timeout=60)
+        time.sleep(3.0)
+        losses = {name: demo_network.lost_since(cluster, name, marks[name])[1] for name in guests}
+        hops = demo_network.upstream_route(self.settings.upstream, DEMO_SUBNET)
+        progress(
+            f"primary: now {cluster.primary()}; gateway pings lost: "
+            + ", ".join(f"{n} {_seconds(lost)}" for n, lost in losses.items())
+            + f"; upstream router still has {DEMO_SUBNET} via {', '.join(hops) or 'NOTHING'}"
+        )
+        return losses
 
     def demo_failover(self, cluster: Any, progress: Any, victim: str | None = None) -> float:
         """Cut a node's power through its BMC; show it fenced and its VMs running on the others; bring it
@@ -452,6 +624,10 @@ class Lab:
         theirs = [r.name for r in cluster.vms.list(node=victim) if r.state == "start"]
         progress(f"{victim}: cutting its power through its BMC (it runs {', '.join(theirs) or 'no VMs'}) ...")
         at_cut = {name: _ticks(cluster, name) for name in theirs}
+        survivors = sorted(
+            r.name for r in cluster.vms.list() if r.networks and r.node != victim and r.observed == "running"
+        )
+        marks = {name: demo_network.mark(cluster, name) for name in survivors}
         resumes_at_cut = {name: _resumed_at(cluster, name)[1] for name in theirs}
         cut = time.monotonic()
         self.bmc(victim).power("off")
@@ -471,6 +647,14 @@ class Lab:
             )
         placed = ", ".join(f"{n} on {cluster.vms.get(n).node}" for n in theirs) or "nothing to recover"
         progress(f"{victim}: fenced by the primary; {placed}; {seconds:.1f} s from power cut to running elsewhere")
+        if survivors:
+            losses = {name: demo_network.lost_since(cluster, name, marks[name])[1] for name in survivors}
+            hops = demo_network.upstream_route(self.settings.upstream, DEMO_SUBNET)
+            progress(
+                "gateway pings lost through the power cut: "
+                + ", ".join(f"{n} {_seconds(lost)}" for n, lost in losses.items())
+                + f"; upstream router has {DEMO_SUBNET} via {', '.join(hops) or 'NOTHING'}"
+            )
         for name, (tick, _boots) in at_cut.items():
             if self.settings.ceph:  # the recovered guest boots again and finds its counter on its RBD disk
                 deadline = time.monotonic() + 60
@@ -577,7 +761,8 @@ class Lab:
         prefix = f"{self.settings.prefix}-"
         for name in netns.list_netns():
             if name.startswith(prefix):
-                netns.delete_netns(name)
+                netns.delete_netns(name)  # FRR and dnsmasq go with their namespaces
+        shutil.rmtree(self.settings.frr_dir, ignore_errors=True)
         if netns.link_exists(self.settings.uplink):
             netns.ip("link", "del", self.settings.uplink, check=False)
         self.zookeeper.stop()

@@ -61,11 +61,12 @@ def link_exists(name: str, netns: str | None = None) -> bool:
     return ip("link", "show", name, netns=netns, check=False).returncode == 0
 
 
-def veth(name: str, peer: str, netns: str | None, peer_netns: str) -> None:
+def veth(name: str, peer: str, netns: str | None, peer_netns: str, mtu: int = 1500) -> None:
     """A veth pair: ``name`` in ``netns`` (root when None), ``peer`` in ``peer_netns``."""
-    if link_exists(name, netns):
-        return
-    ip("link", "add", name, "type", "veth", "peer", "name", peer, "netns", peer_netns, netns=netns)
+    if not link_exists(name, netns):
+        ip("link", "add", name, "type", "veth", "peer", "name", peer, "netns", peer_netns, netns=netns)
+    ip("link", "set", name, "mtu", str(mtu), netns=netns)
+    ip("link", "set", peer, "mtu", str(mtu), netns=peer_netns)
 
 
 def bridge(name: str, netns: str) -> None:

@@ -1,7 +1,8 @@
 """A lab node's chassis-control program, run by its BMC (ipmi_sim) as ``... get power`` or
 ``... set power 0|1``. Power off kills every process in the node's network namespace (pvcd, libvirtd, the
-QEMU guests, its Ceph monitor, manager and OSD) and takes its link down; power on brings the link up and
-starts its Ceph monitor and manager, libvirtd and pvcd again (pvcd starts its OSD).
+QEMU guests, its Ceph monitor, manager and OSD, FRR, dnsmasq) and takes its link down; power on brings the
+link up and starts its Ceph monitor and manager, FRR, libvirtd and pvcd again (pvcd starts its OSD and
+configures BGP).
 
     python -m pvc_lab.power STATE_DIR NODE get power
     python -m pvc_lab.power STATE_DIR NODE set power 0
@@ -47,6 +48,7 @@ def power_on(lab: Lab, node: str) -> None:
     netns.ip("link", "set", "eth0", "up", netns=namespace, check=False)
     if lab.settings.ceph:
         lab.ceph.start_node(node, namespace)  # its OSD is pvcd's: made anew and started when pvcd starts
+    lab.start_frr(node)  # empty: the node's pvcd configures BGP again
     if lab.settings.libvirt:
         lab.libvirtd(node).start()
     lab.start_node(node)
