@@ -8,7 +8,7 @@ import pytest
 from pvc_core.errors import InvalidRequest
 from pvc_core.roles import DnsDriver, NetworkDriver, StorageDriver
 from pvc_core.roles.dns import check_name, is_dns_label, reverse_name, reverse_zone
-from pvc_core.roles.network import DhcpRange, Network, Reservation, Subnet
+from pvc_core.roles.network import AclRule, DhcpRange, Network, Reservation, Subnet
 
 
 def managed(**changes: object) -> Network:
@@ -38,6 +38,17 @@ def test_a_sound_network_validates() -> None:
         ({"ipv4": Subnet("10.100.0.0/24", "10.200.0.1")}, "ipv4.gateway"),
         ({"ipv4": Subnet("10.100.0.0/24", "10.100.0.1", DhcpRange("10.100.0.200", "10.100.0.100"))}, "ipv4.dhcp"),
         ({"reservations": (Reservation("52:54:00:00:00:01", "192.0.2.1"),)}, "reservations[0].address"),
+        ({"reservations": (Reservation("52:54:00:zz:00:01", "10.100.0.10"),)}, "reservations[0].mac"),
+        ({"reservations": (Reservation("52:54:00:00:00:01", "10.100.0.1"),)}, "reservations[0].address"),
+        ({"ipv4": Subnet("10.100.0.0/24", "10.100.0.150", DhcpRange("10.100.0.100", "10.100.0.199"))}, "ipv4.dhcp"),
+        ({"ipv4": Subnet("10.100.0.0/24", "10.100.0.1", DhcpRange("10.100.0.100", "10.101.0.10"))}, "ipv4.dhcp.end"),
+        ({"ipv4": Subnet("10.100.0.0/24", "10.100.0.0")}, "ipv4.gateway"),
+        ({"mtu": 100}, "mtu"),
+        ({"domain": "not a domain"}, "domain"),
+        ({"dns_servers": ("resolver",)}, "dns_servers[0]"),
+        ({"kind": "bridged", "vni": 200}, "kind"),  # a bridged network has no gateway the cluster runs
+        ({"acls": (AclRule("sideways", 1, "drop"),)}, "acls[0].direction"),
+        ({"acls": (AclRule("in", 1, "drop; accept"),)}, "acls[0].rule"),
     ],
 )
 def test_what_cannot_be_built_is_refused_naming_the_field(changes: dict[str, object], field: str) -> None:

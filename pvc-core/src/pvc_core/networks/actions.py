@@ -36,7 +36,7 @@ def _vni(args: dict[str, Any]) -> int:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"vni: {value!r} is not a number")
+        raise InvalidRequest(f"vni: {value!r} is not a number", field="vni")
     return value
 
 
