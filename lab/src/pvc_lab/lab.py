@@ -441,7 +441,8 @@ class Lab:
             config["plugins"] = {"enable": ["storage-ceph"]}
         if self.settings.networks:
             index = self.settings.node_names().index(node)
-            config["drivers"]["network"] = ["evpn"]
+            config["drivers"]["network"] = ["evpn", "vlan"]
+            config["network_vlan"] = {"device": "eth0"}  # this kernel has no 802.1q: bridged networks are refused
             config["network_evpn"] = {
                 "vtep_address": self.settings.node_address(index),
                 "asn": CLUSTER_ASN,

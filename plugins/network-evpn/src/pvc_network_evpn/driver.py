@@ -130,8 +130,16 @@ class EvpnNetworks(NetworkDriver):
     # -- services, on the primary -----------------------------------------------------------------------------
 
     def ensure_services(self, network: Network) -> None:
+        """Gateway addresses (announced), dnsmasq and the ACL table; cheap when all is as it should be (the
+        core asks again every few seconds: a dnsmasq that died is started again)."""
         bridge = bridge_name(network.vni)
         with self._lock:
+            if (
+                self.serving.get(network.vni) == network
+                and network.vni not in self.dhcp.dead()
+                and self._addresses(bridge) == self._gateway_addresses(network)
+            ):
+                return
             self._unroute(network)
             self._forwarding()
             with contextlib.suppress(NetworkError):  # no IPv6 on this node: nothing to notify
@@ -143,7 +151,7 @@ class EvpnNetworks(NetworkDriver):
             for address in sorted(wanted - current):
                 extra = ["nodad"] if ":" in address else []
                 self.commands.ip("addr", "replace", address, "dev", bridge, *extra)
-            if network.ipv4 is not None and network.ipv4.gateway:
+            if network.ipv4 is not None and network.ipv4.gateway and wanted - current:
                 gratuitous_arp(bridge, self._mac(bridge), network.ipv4.gateway, self.settings.netns)
             self.dhcp.ensure(network)
             acl.apply(self.commands, network)

@@ -173,12 +173,11 @@ class NodeNetworks:
             driver = self.by_kind.get(network.kind)
             if driver is None or driver.services != Services.PRIMARY.value or self.built.get(vni) != network:
                 continue
-            if self.serving.get(vni) == network:
-                continue
-            try:
+            try:  # every look, not only on a change: the driver mends what died (its DHCP server) or says why
                 driver.ensure_services(network)
+                if self.serving.get(vni) != network:
+                    self.log.info("network_services_started", vni=vni)
                 self.serving[vni] = network
-                self.log.info("network_services_started", vni=vni)
             except PvcError as exc:
                 self.serving.pop(vni, None)
                 self.log.error("network_services_failed", vni=vni, reason=exc.message)
@@ -213,15 +212,14 @@ class NodeNetworks:
                 if state.get("state") == store.FAILED:
                     problems.append(f"network {key} missing on {name}: {state.get('reason')}")
         found = tuple(problems)
-        if found == self._last_problems:
-            return
-        try:
+        try:  # each look (raising the same words again writes nothing): a fault cleared by hand comes back
             if found:
                 self.host.raise_fault(FAULT, "; ".join(found))
             else:
                 self.host.clear_fault(FAULT)
-            self.host.zk.put(store.STATUS, encode({"problems": list(found), "at": time.time()}))
-            self._last_problems = found
+            if found != self._last_problems:
+                self.host.zk.put(store.STATUS, encode({"problems": list(found), "at": time.time()}))
+                self._last_problems = found
         except PvcError as exc:
             self.log.info("network_fault_not_written", reason=exc.message)
 
