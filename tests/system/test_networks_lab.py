@@ -279,3 +279,27 @@ def test_a_bridged_network_on_a_kernel_without_8021q_is_refused_in_one_line_and_
     for node in lab.settings.node_names():
         links = run_in(lab.settings.netns_of(node), "ip", "-br", "link").stdout
         assert "vmbr200" not in links and "vlan200" not in links
+
+
+def test_a_node_that_died_as_primary_comes_back_without_the_gateway(lab: Lab, cluster: Cluster) -> None:
+    """A power cut leaves the node's interfaces as they were (as a crashed pvcd does): when it runs again,
+    it must not answer for the gateway beside the new primary."""
+    old = cluster.primary()
+    assert old is not None
+    lab.bmc(old).power("off")
+    wait_until(lambda: cluster.primary() not in (None, old), timeout=60, what="a new primary")
+    new = cluster.primary()
+    assert new is not None
+
+    def holders() -> list[str]:
+        return [
+            node
+            for node in lab.settings.node_names()
+            if f"{DEMO_GATEWAY}/24" in run_in(lab.settings.netns_of(node), "ip", "addr", "show", "vmbr100").stdout
+        ]
+
+    wait_until(lambda: new in holders(), timeout=30, what=f"the gateway on {new}")
+    put_back(lab, cluster)  # powers the old primary on and makes it ready
+    wait_until(lambda: holders() == [new], timeout=30, what=f"the gateway on {new} only")
+    tables = run_in(lab.settings.netns_of(old), "nft", "list", "tables").stdout
+    assert "pvc_net_100" not in tables

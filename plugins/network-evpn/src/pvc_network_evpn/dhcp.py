@@ -45,6 +45,7 @@ def dnsmasq_argv(program: str, network: Network, directory: Path, lease_time: st
         "--bind-interfaces",
         "--except-interface=lo",
         "--log-facility=-",
+        f"--pid-file={directory / 'dnsmasq.pid'}",
         "--port=53",
         "--user=root",
     ]
@@ -183,6 +184,7 @@ class Dnsmasqs:
         with self._lock:
             found = self.running.pop(vni, None)
         if found is None:
+            self._stop_leftover(vni)
             return
         process = found[0]
         if process.poll() is None:
@@ -193,6 +195,22 @@ class Dnsmasqs:
                 process.kill()
                 process.wait(timeout=3)
         self.log.info("dnsmasq_stopped", vni=vni)
+
+    def _stop_leftover(self, vni: int) -> None:
+        """A dnsmasq for this network that an earlier pvcd started (it outlives pvcd: its own session), found
+        by its PID file and checked to be ours by its command line."""
+        pid_file = self.directory(vni) / "dnsmasq.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return
+        if "dnsmasq" not in command or str(self.directory(vni)) not in command:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        self.log.info("dnsmasq_leftover_stopped", vni=vni, pid=pid)
+        pid_file.unlink(missing_ok=True)
 
     def stop_all(self) -> None:
         for vni in list(self.running):

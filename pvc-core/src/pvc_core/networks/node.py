@@ -50,6 +50,7 @@ class NodeNetworks:
         self._primary = False
         self._thread: threading.Thread | None = None
         self._last_problems: tuple[str, ...] | None = None
+        self._swept = False  # services a previous pvcd of this node left behind (it died as primary): removed
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -122,6 +123,8 @@ class NodeNetworks:
                     self.built.pop(vni, None)
             if self._primary and self.host.is_primary:
                 self._serve(networks)
+            elif not self._swept:
+                self._sweep(present)
             if states != self.states:
                 store.write_node_state(self.host.zk, self.host.node, states)
                 self.states = states
@@ -151,8 +154,23 @@ class NodeNetworks:
 
     # -- services on the primary ------------------------------------------------------------------------------
 
+    def _sweep(self, present: dict[int, NetworkDriver]) -> None:
+        """Once, before this node first serves as primary: remove what a previous pvcd of this node may have
+        left running when it died as primary (a gateway address, a DHCP server, a rule table), so that it
+        never answers beside the real primary's."""
+        for vni, driver in present.items():
+            if driver.services != Services.PRIMARY.value:
+                continue
+            try:
+                driver.remove_services(vni)
+            except PvcError as exc:
+                self.log.error("network_services_sweep_failed", vni=vni, reason=exc.message)
+                return
+        self._swept = True
+
     def become_primary(self) -> None:
         self._primary = True
+        self._swept = True  # it serves now: what it finds is its own to mend
         self._wake.set()
 
     def become_secondary(self) -> None:
