@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from lab_support import put_back
@@ -299,7 +301,37 @@ def test_a_node_that_died_as_primary_comes_back_without_the_gateway(lab: Lab, cl
         ]
 
     wait_until(lambda: new in holders(), timeout=30, what=f"the gateway on {new}")
+    address = lab.settings.node_address(lab.settings.node_names().index(old))
+
+    def bgp_fault() -> bool:
+        faults = {f["node"]: f["message"] for f in cluster.faults()}
+        return f"BGP session with {address} is" in faults.get("network", "")
+
+    wait_until(bgp_fault, timeout=60, what=f"the fault 'network' naming the BGP session with {address}")
     put_back(lab, cluster)  # powers the old primary on and makes it ready
     wait_until(lambda: holders() == [new], timeout=30, what=f"the gateway on {new} only")
     tables = run_in(lab.settings.netns_of(old), "nft", "list", "tables").stdout
     assert "pvc_net_100" not in tables
+
+
+def test_an_interface_is_hot_plugged_into_a_running_guest_and_taken_out(
+    lab: Lab, cluster: Cluster, guests: tuple[str, str]
+) -> None:
+    name = guests[0]
+
+    def interfaces() -> list[str]:
+        record = cluster.vms.get(name)
+        uri = lab.libvirtd(record.node).uri
+        xml = subprocess.run(
+            ["virsh", "-c", uri, "dumpxml", record.uuid], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        return sorted(m.get("address", "") for m in ElementTree.fromstring(xml).iter("mac"))
+
+    assert interfaces() == ["52:54:00:99:00:01"]
+    status, output = pvc(lab, "vm", "network", "add", name, "demo", "--macaddr", "52:54:00:99:00:09")
+    assert status == 0 and output.endswith("added to the running VM"), output
+    wait_until(lambda: interfaces() == ["52:54:00:99:00:01", "52:54:00:99:00:09"], timeout=30, what="the new interface")
+    status, output = pvc(lab, "vm", "network", "remove", name, "52:54:00:99:00:09")
+    assert status == 0, output
+    wait_until(lambda: interfaces() == ["52:54:00:99:00:01"], timeout=30, what="the interface taken out")
+    assert cluster.vms.get(name).failure_reason == ""

@@ -142,3 +142,15 @@ def test_an_attachment_served_by_no_plugin_or_by_two_fails_the_start_naming_it()
 def test_device_xml_that_is_not_one_element_is_refused_naming_the_plugin() -> None:
     with pytest.raises(InvalidRequest, match=r"plugin 'acme' contributed invalid device XML"):
         assemble(vm(), BASE, [Contribution("acme", [device("<disk><disk/>")])], "hv1")
+
+
+def test_two_interfaces_on_one_network_are_served_twice_by_one_plugin_and_not_more() -> None:
+    record = vm(networks=(VmNetwork("100", "52:54:00:00:00:01"), VmNetwork("100", "52:54:00:00:00:02")))
+    two = [Contribution("a", [device("<interface/>", "network", "100"), device("<interface/>", "network", "100")])]
+    xml, _ = assemble(record, BASE, two, "hv1")
+    assert len(ElementTree.fromstring(xml).findall("devices/interface")) == 2
+    with pytest.raises(InvalidRequest, match=r"networks\[\d\]: no plugin on hv1 prepared network 100"):
+        assemble(record, BASE, [Contribution("a", [device("<interface/>", "network", "100")])], "hv1")
+    three = [Contribution("a", [device("<interface/>", "network", "100")] * 3)]
+    with pytest.raises(InvalidRequest, match=r"served more often than the VM names it"):
+        assemble(record, BASE, three, "hv1")

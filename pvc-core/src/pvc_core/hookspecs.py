@@ -210,8 +210,10 @@ def pvc_vm_prepare(host: Host, vm: VmRecord, purpose: str) -> list[DomainDevice]
     """Make what the VM needs ready on this node, and return the domain devices that attach it.
 
     When: on the node that will run ``vm``, just before the compute driver starts it (``purpose`` is
-    ``start``) and before an incoming live migration (``migrate-in``; the source waits for it). Called
-    again for every start, so it must be idempotent.
+    ``start``), before an incoming live migration (``migrate-in``; the source waits for it), and on the
+    node that runs it when interfaces were added to it (``hotplug``, since 2.2: return the devices as for
+    a start; the core adds live the ones that are new). Called again for every start, so it must be
+    idempotent.
     Where: a VM-manager worker thread (never the dispatcher): it may block for a while (create a bridge,
     map a volume), bounded by ``vms.prepare_timeout``.
     Returns: a list of :class:`pvc_core.vms.devices.DomainDevice` (an element for ``<devices>`` such as a

@@ -402,7 +402,7 @@ def log(obj: CliContext, name: str, lines: int, follow: bool) -> None:
 
 @vm.group()
 def network() -> None:
-    """A VM's network interfaces; a change takes effect at the VM's next start."""
+    """A VM's network interfaces; a running VM gets a change at once where its hypervisor allows."""
 
 
 @network.command("list")
@@ -433,7 +433,8 @@ def network_add(obj: CliContext, name: str, network_ref: str, model: str, macadd
         added = {"network": network_ref, "model": model, "mac": macaddr}
         record = client.vms.attach(name, networks=[*record.networks, added])
     new = record.networks[-1]
-    click.echo(f"{record.name}: interface {new.mac} on network {new.network}; it takes effect at the next start")
+    when = "added to the running VM" if record.observed == "running" else "it takes effect at the next start"
+    click.echo(f"{record.name}: interface {new.mac} on network {new.network}; {when}")
 
 
 @network.command("remove")
@@ -448,4 +449,5 @@ def network_remove(obj: CliContext, name: str, network_ref: str) -> None:
         if len(kept) == len(record.networks):
             raise CliError(f"VM {record.name} has no interface on network or with MAC {network_ref}")
         record = client.vms.attach(name, networks=kept)
-    click.echo(f"{record.name}: interface(s) {network_ref} removed; it takes effect at the next start")
+    when = "taken out of the running VM" if record.observed == "running" else "it takes effect at the next start"
+    click.echo(f"{record.name}: interface(s) {network_ref} removed; {when}")

@@ -211,6 +211,42 @@ class LibvirtCompute(ComputeDriver):
                     continue
                 raise ComputeError(f"cannot define secret {secret.name}: {_one_line(exc)}") from exc
 
+    def attach_device(self, uuid: str, xml: str) -> None:
+        self._live_device(uuid, xml, attach=True)
+
+    def detach_device(self, uuid: str, xml: str) -> None:
+        self._live_device(uuid, xml, attach=False)
+
+    def _live_device(self, uuid: str, xml: str, attach: bool) -> None:
+        libvirt = self._libvirt
+        domain = self._domain(uuid)
+        if domain is None:
+            raise ComputeError(f"domain {uuid} is not on this node")
+        try:
+            if attach:
+                domain.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            else:
+                domain.detachDeviceFlags(self._running_device(domain, xml), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:  # libvirt's test hypervisor, say
+                what = "add devices to" if attach else "remove devices from"
+                raise ComputeError(f"this hypervisor cannot {what} a running VM: {_one_line(exc)}") from exc
+            raise ComputeError(_one_line(exc)) from exc
+
+    @staticmethod
+    def _running_device(domain: Any, xml: str) -> str:
+        """The running domain's own ``<interface>`` with the MAC address ``xml`` names (libvirt wants the
+        whole device to detach it); other devices as given."""
+        wanted = ElementTree.fromstring(xml)
+        mac = wanted.find("mac")
+        if wanted.tag != "interface" or mac is None:
+            return xml
+        for element in ElementTree.fromstring(domain.XMLDesc(0)).iter("interface"):
+            found = element.find("mac")
+            if found is not None and found.get("address", "").lower() == mac.get("address", "").lower():
+                return ElementTree.tostring(element, encoding="unicode")
+        raise ComputeError(f"the running VM has no interface with MAC address {mac.get('address')}")
+
     def migrate(
         self, uuid: str, target_uri: str, max_downtime_ms: int, timeout: float, xml: str | None = None
     ) -> MigrationResult:

@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from xml.etree import ElementTree
 
 from pvc_core import hookimpl
 from pvc_core.builtin.vm_settings import SECTION, VmSettings, vm_settings
@@ -29,7 +30,7 @@ from pvc_core.log import get_logger
 from pvc_core.nodes import read_record
 from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver, ComputeError
 from pvc_core.vms import store
-from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmRecord, VmState
+from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmNetwork, VmRecord, VmState
 from pvc_core.waiting import poll
 from pvc_core.zk import paths
 from pvc_core.zk.session import encode
@@ -53,6 +54,7 @@ class VmManager:
         self._dirty: set[str] = set()
         self._watched: dict[str, WatchHandle] = {}
         self._prepared_in: set[str] = set()  # VMs prepared here for an incoming migration not yet running here
+        self._interfaces: dict[str, tuple[VmNetwork, ...]] = {}  # what each VM running here has, for hot-plug
         self._stopping = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -181,8 +183,13 @@ class VmManager:
         state = VmState(record.state)
         if running:
             self._forget_prepared(uuid)  # migrated in: what was prepared is in use now
+        if not running:
+            with self._lock:
+                self._interfaces.pop(uuid, None)
         if state == VmState.START:
             if running:
+                if record.operation is None:
+                    self._hotplug(record, log)
                 if record.observed != "running" or record.operation is not None:
                     self._settle(
                         record, VmState.START, "running", record.failure_reason if record.operation is None else ""
@@ -245,7 +252,50 @@ class VmManager:
             self._settle(record, VmState.FAIL, self.driver.state(record.uuid), str(exc))
             return
         log.info("vm_started", devices=prepared.devices)
+        with self._lock:
+            self._interfaces[record.uuid] = record.networks
         self._settle(record, VmState.START, "running")
+
+    # -- interfaces added to or removed from a running VM ---------------------------------------------------
+
+    def _hotplug(self, record: VmRecord, log: Any) -> None:
+        """Bring a running VM's interfaces in line with its record (``pvc vm network add|remove``): the new
+        ones are prepared by the plugins (purpose ``hotplug``) and added live, the removed ones taken out.
+        What the hypervisor refuses comes at the next start; the VM's failure reason says so."""
+        with self._lock:
+            attached = self._interfaces.get(record.uuid)
+            if attached is None:  # adopted or migrated in: it runs as defined
+                self._interfaces[record.uuid] = record.networks
+                return
+        if attached == record.networks:
+            return
+        before = {n.mac: n for n in attached}
+        after = {n.mac: n for n in record.networks}
+        problems: list[str] = []
+        for mac in sorted(set(before) - set(after)):
+            try:
+                self.driver.detach_device(record.uuid, f"<interface type='bridge'><mac address='{mac}'/></interface>")
+                log.info("vm_interface_removed", mac=mac)
+            except PvcError as exc:
+                problems.append(f"interface {mac} stays until the next start: {exc}")
+        added = [mac for mac in after if mac not in before]
+        if added:
+            try:
+                prepared = self.host.prepare_vm(record, "hotplug")
+                for element in ElementTree.fromstring(prepared.xml).iter("interface"):
+                    mac_element = element.find("mac")
+                    mac = mac_element.get("address", "") if mac_element is not None else ""
+                    if mac in added:
+                        self.driver.attach_device(record.uuid, ElementTree.tostring(element, encoding="unicode"))
+                        log.info("vm_interface_added", mac=mac, network=after[mac].network)
+            except PvcError as exc:
+                problems.append(f"new interfaces come at the next start: {exc}")
+        with self._lock:
+            self._interfaces[record.uuid] = record.networks
+        if problems:
+            reason = "; ".join(problems)
+            log.warning("vm_hotplug_failed", reason=reason)
+            self._update(record.uuid, lambda r: r.with_(failure_reason=reason) if r.failure_reason != reason else None)
 
     # -- migrations: the destination prepares, the source waits for it --------------------------------------
 
@@ -327,6 +377,8 @@ class VmManager:
                             downtime_ms=result.downtime_ms,
                         )
                         self.host.release_vm(record, "migrate-out")
+                        with self._lock:
+                            self._interfaces.pop(uuid, None)
                         last = {"seconds": round(result.seconds, 3), "downtime_ms": result.downtime_ms, "live": True}
                         self._settle(record, VmState.START, "running", last_migration=last)
                         return

@@ -94,6 +94,16 @@ class ComputeDriver(Driver):
         if secrets:
             raise ComputeError(f"the {self.name} compute driver cannot hold secrets (asked for {secrets[0].name})")
 
+    def attach_device(self, uuid: str, xml: str) -> None:
+        """Add the device ``xml`` (an ``<interface>``...) to the running domain, live (since 2.2). A hypervisor
+        that cannot raises ComputeError saying so (the default); the device then comes at the next start."""
+        raise ComputeError(f"the {self.name} compute driver cannot add devices to a running VM")
+
+    def detach_device(self, uuid: str, xml: str) -> None:
+        """Remove the device ``xml`` describes (an ``<interface>`` by its MAC address) from the running
+        domain, live (since 2.2); the guest may take a moment to let it go. Default: ComputeError."""
+        raise ComputeError(f"the {self.name} compute driver cannot remove devices from a running VM")
+
     @abstractmethod
     def console(self, uuid: str, lines: int, offset: int | None = None) -> ConsoleChunk:
         """The domain's serial console: the last ``lines`` lines (``offset`` None), or what was written since

@@ -145,6 +145,23 @@ class ComputeConformance:
         _until(lambda: target.state(uuid) in RUNNING, 10, "the domain to run on the target")
         assert source.state(uuid) not in RUNNING
 
+    def test_an_interface_is_hot_plugged_into_a_running_domain_and_taken_out(
+        self, make_driver: MakeDriver, domain_xml: MakeXml, domains: list[tuple[str, str]]
+    ) -> None:
+        driver = make_driver("a")
+        uuid = self._start(driver, "a", domains, domain_xml)
+        interface = "<interface type='user'><mac address='52:54:00:ee:00:01'/><model type='virtio'/></interface>"
+        try:
+            driver.attach_device(uuid, interface)
+        except ComputeError as exc:
+            if "cannot add devices" in str(exc):  # the role's words for a hypervisor that cannot
+                pytest.skip("this hypervisor cannot hot-plug devices")
+            raise
+        driver.detach_device(uuid, "<interface type='user'><mac address='52:54:00:ee:00:01'/></interface>")
+        assert driver.state(uuid) in RUNNING
+        with pytest.raises(ComputeError):
+            driver.attach_device("00000000-0000-0000-0000-00000000dead", interface)
+
     def test_console_is_read_in_whole_lines_from_an_offset(
         self, make_driver: MakeDriver, domain_xml: MakeXml, domains: list[tuple[str, str]]
     ) -> None:

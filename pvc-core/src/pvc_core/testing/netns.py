@@ -122,6 +122,7 @@ class Frr:
         for daemon in ("zebra", "bgpd"):
             if self.pid(daemon) is not None:
                 continue
+            (self.directory / f"{daemon}.vty").unlink(missing_ok=True)  # a dead daemon's, after a power cut
             conf = self.directory / f"{daemon}.conf"
             conf.write_text(f"frr defaults datacenter\nhostname {self.hostname}\n{extra_config}")
             shutil.chown(conf, "frr", "frr")

@@ -9,6 +9,7 @@ driver. Nothing else edits a VM's XML.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from xml.etree import ElementTree
@@ -58,7 +59,9 @@ def assemble(
     devices = root.find("devices")
     if devices is None:
         devices = ElementTree.SubElement(root, "devices")
-    served: dict[tuple[str, str], str] = {}
+    # an attachment is served as many times as the VM names it (two interfaces on one network), by one plugin
+    named = Counter((kind, key) for _field, kind, key in wanted(vm))
+    served: dict[tuple[str, str], tuple[str, int]] = {}
     found_secrets: list[DomainSecret] = []
     for contribution in contributions:
         for device in contribution.devices:  # DomainDevices: the hooks facade checked what plugins returned
@@ -67,17 +70,21 @@ def assemble(
             except ElementTree.ParseError as exc:
                 raise InvalidRequest(f"plugin '{contribution.plugin}' contributed invalid device XML: {exc}") from exc
             if device.kind:
-                previous = served.get((device.kind, device.key))
-                if previous is not None:
+                attachment = (device.kind, device.key)
+                previous, times = served.get(attachment, (contribution.plugin, 0))
+                if previous != contribution.plugin or times >= max(1, named[attachment]):
                     raise InvalidRequest(
                         f"{device.kind} {device.key} of VM {vm.name} is served by both '{previous}' and "
                         f"'{contribution.plugin}'"
+                        if previous != contribution.plugin
+                        else f"{device.kind} {device.key} of VM {vm.name} is served more often than the VM names it "
+                        f"(by '{previous}')"
                     )
-                served[(device.kind, device.key)] = contribution.plugin
+                served[attachment] = (contribution.plugin, times + 1)
             devices.append(element)
             if device.secret is not None:
                 found_secrets.append(device.secret)
     for field, kind, key in wanted(vm):
-        if (kind, key) not in served:
+        if served.get((kind, key), ("", 0))[1] < named[(kind, key)]:
             raise InvalidRequest(f"{field}: no plugin on {node} prepared {kind} {key} for VM {vm.name}")
     return ElementTree.tostring(root, encoding="unicode"), found_secrets
