@@ -7,7 +7,7 @@ import pytest
 
 from pvc_core.errors import AlreadyExists, Conflict, InvalidRequest
 from pvc_core.networks.actions import check_against, network_from, users
-from pvc_core.networks.store import find, fingerprint
+from pvc_core.networks.store import find, fingerprint, is_vni
 from pvc_core.roles.network import Network, Subnet
 from pvc_core.vms.model import VmNetwork, VmRecord
 
@@ -103,3 +103,10 @@ def test_a_changed_network_has_another_fingerprint() -> None:
     blue = network_from(ADD)
     assert fingerprint(blue) == fingerprint(network_from(ADD))
     assert fingerprint(blue) != fingerprint(network_from({"mtu": 9000}, blue))
+
+
+def test_a_vni_is_written_in_ascii_digits_only() -> None:
+    assert is_vni("100") and not is_vni("²") and not is_vni("١٠٠") and not is_vni("blue") and not is_vni("")
+    with pytest.raises(InvalidRequest) as raised:
+        network_from({**ADD, "vni": "²"})
+    assert raised.value.field == "vni"

@@ -136,3 +136,5 @@ class Fabric:
             Netns(leftover.name).delete()
         self.frrs, self.drivers, self.vms, self.upstream_frr = [], [], [], None
         shutil.rmtree(self.frr_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the shared parent, once no fabric uses it
+            self.frr_dir.parent.rmdir()

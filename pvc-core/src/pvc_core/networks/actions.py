@@ -33,7 +33,7 @@ BUILD_TIMEOUT = 15.0  # seconds add/modify wait for the nodes to build a network
 
 def _vni(args: dict[str, Any]) -> int:
     value = args.get("vni")
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and store.is_vni(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"vni: {value!r} is not a number", field="vni")
@@ -139,7 +139,7 @@ def network_from(args: dict[str, Any], current: Network | None = None) -> Networ
             raise InvalidRequest("dns_servers: a list of addresses is expected", field="dns_servers")
         network = replace(network, dns_servers=tuple(servers))
     network = replace(network, ipv4=_subnet(network.ipv4, args, ""), ipv6=_subnet(network.ipv6, args, "6"))
-    if network.name and (network.name.isdigit() or not NETWORK_NAME.match(network.name)):
+    if network.name and (store.is_vni(network.name) or not NETWORK_NAME.match(network.name)):
         raise InvalidRequest(f"name: '{network.name}' is not a network name (letters first, then '-', '_')", "name")
     return network.validate()
 

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from pvc_core.errors import NotFound, PvcError
+from pvc_core.errors import PvcError
 from pvc_core.log import get_logger
 from pvc_core.networks import store
 from pvc_core.roles.network import Network, NetworkDriver, Services
@@ -257,15 +257,13 @@ class NodeNetworks:
         if not vm.networks:
             return devices
         networks = list(self.networks.values()) or store.read_all(self.host.zk)
-        for index, vm_network in enumerate(vm.networks):
+        for vm_network in vm.networks:
             network = store.find(networks, vm_network.network)
             if network is None:
                 network = store.find(store.read_all(self.host.zk), vm_network.network)
-            if network is None:
-                raise NotFound(f"networks[{index}]: no network '{vm_network.network}' in the cluster")
-            driver = self.by_kind.get(network.kind)
-            if driver is None:
-                raise NotFound(f"networks[{index}]: node {self.host.node} runs no driver for {network.kind} networks")
+            driver = self.by_kind.get(network.kind) if network is not None else None
+            if network is None or driver is None:
+                continue  # another plugin's network, or none: the core names what no plugin served
             with self._lock:
                 if self.built.get(network.vni) != network:
                     driver.ensure(network)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,14 @@ NODES = f"{ROOT}/nodes"
 STATUS = f"{ROOT}/status"
 SCHEMA = Schema(owner=PLUGIN, version=1, paths=(NETWORKS, REVISION, NODES))
 
+VNI_TEXT = re.compile(r"^[0-9]{1,8}$")  # ASCII digits only: str.isdigit() also takes '²', which int() refuses
+
+
+def is_vni(text: str) -> bool:
+    """Whether ``text`` is written as a VNI (a network may be named by its VNI or its name)."""
+    return bool(VNI_TEXT.match(text))
+
+
 PRESENT = "present"
 FAILED = "failed"
 UNSUPPORTED = "unsupported"  # the node runs no driver for the network's kind
@@ -52,7 +61,7 @@ def network_path(vni: int) -> str:
 
 def read_all(zk: ZkSession) -> list[Network]:
     """Every network, by VNI."""
-    names = sorted((n for n in zk.children(NETWORKS) if n.isdigit()), key=int)
+    names = sorted((n for n in zk.children(NETWORKS) if is_vni(n)), key=int)
     found = zk.get_many([network_path(int(n)) for n in names])
     return [Network.from_dict(decode(entry[0])) for entry in found if entry is not None and entry[0]]
 
@@ -68,7 +77,7 @@ def find(networks: Iterable[Network], ref: str | int) -> Network | None:
 
 def get(zk: ZkSession, ref: str | int) -> Network:
     """The network named ``ref`` (VNI or name), or NotFound."""
-    if str(ref).isdigit():
+    if is_vni(str(ref)):
         found = zk.get_json(network_path(int(ref)))
         if found is not None:
             return Network.from_dict(found)
