@@ -134,7 +134,7 @@ def pvc_node_changed(host: Host, name: str, old: NodeRecord | None, new: NodeRec
     routing = _of(host)
     if routing is None or new is None:
         return
-    if new.coordinator_state == "primary":
+    if new.coordinator_state == "primary" and new.daemon_state == "run":  # a dead primary's record still says so
         routing.primary = name
         routing.wake()
     elif routing.primary == name:
