@@ -17,6 +17,7 @@ from pvc_core.ha.decisions import primary_cannot_fence_itself
 if TYPE_CHECKING:
     from pvc_core.client.plugin_data import PluginData
     from pvc_core.client.vms import Vms
+    from pvc_core.roles.network import Network
 from pvc_core.nodes import DaemonState, DomainState, NodeView, read_views
 from pvc_core.waiting import poll
 from pvc_core.zk import paths, schema
@@ -286,6 +287,13 @@ class Cluster:
         from pvc_core.client.plugin_calls import call
 
         return call(self.zk, plugin, action, args, timeout)
+
+    def networks(self) -> list[Network]:
+        """Every client network (``pvc network list``), by VNI: for plugins that derive something from them
+        (DNS zones, address plans) without reading another subsystem's znodes. Two round trips. Since 2.2."""
+        from pvc_core.networks import store
+
+        return store.read_all(self.zk)
 
     def plugin_data(self, plugin: str) -> PluginData:
         """The data of ``plugin`` under ``/plugins/<plugin>``: JSON values by relative key."""
