@@ -7,14 +7,13 @@ this one keeps them in memory with their times.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import struct
 import threading
 import time
 
-CLONE_NEWNET = 0x40000000
+from pvc_core.networks.linux import enter_netns
 
 
 def _checksum(data: bytes) -> int:
@@ -56,13 +55,7 @@ class Pinger:
 
     def _run(self) -> None:
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{self.netns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns into {self.netns} failed")
-            finally:
-                os.close(fd)
+            enter_netns(self.netns)
             sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         except OSError as exc:
             self._error = exc

@@ -9,15 +9,13 @@ belongs to the namespace of the thread that made it).
 
 from __future__ import annotations
 
-import ctypes
-import os
 import socket
 import struct
 import threading
 
+from pvc_core.networks.linux import enter_netns
 from pvc_core.roles.network import NetworkError
 
-CLONE_NEWNET = 0x40000000
 ETH_P_ARP = 0x0806
 
 
@@ -46,13 +44,7 @@ def gratuitous_arp(interface: str, mac: str, address: str, netns: str = "", coun
     def run() -> None:
         try:
             if netns:
-                libc = ctypes.CDLL(None, use_errno=True)
-                fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-                try:
-                    if libc.setns(fd, CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), f"setns into {netns} failed")
-                finally:
-                    os.close(fd)
+                enter_netns(netns)
             _send(interface, mac, address, count)
         except OSError as exc:
             failure.append(exc)

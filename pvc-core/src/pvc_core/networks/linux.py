@@ -9,7 +9,9 @@ that drive a node's networks from outside it; a node's own pvcd leaves it empty.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +19,20 @@ from xml.sax.saxutils import quoteattr
 
 from pvc_core.roles.network import NetworkError
 
+CLONE_NEWNET = 0x40000000
 BRIDGE_PREFIX = "vmbr"  # the VMs' bridge of network VNI is vmbrVNI on every node, whatever its kind
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread into network namespace ``name`` (``/run/netns/NAME``); only that thread moves,
+    and sockets it makes from then on belong to the namespace. OSError when it cannot."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+    finally:
+        os.close(fd)
 
 
 def bridge_name(vni: int) -> str:
