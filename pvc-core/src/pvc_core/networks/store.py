@@ -88,12 +88,10 @@ def get(zk: ZkSession, ref: str | int) -> Network:
 
 
 def _bump(zk: ZkSession, transaction: TransactionRequest) -> None:
+    zk.ensure(REVISION)  # the schema makes it; a cluster that never had a primary since may not have it yet
     found = zk.get(REVISION)
-    revision = int(decode(found[0]) or 0) if found is not None and found[0] else 0
-    if found is None:
-        zk.ensure(REVISION)
-        found = zk.get(REVISION)
     assert found is not None
+    revision = int(decode(found[0]) or 0) if found[0] else 0
     transaction.set_data(REVISION, encode(revision + 1), version=found[1].version)
 
 
