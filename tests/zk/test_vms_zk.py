@@ -191,6 +191,21 @@ def test_a_flushed_node_takes_no_new_vms_and_autostart_runs_on_ready(vm_cluster:
     assert record.node == "hv2" and record.observed == "running"  # type: ignore[attr-defined]
 
 
+def test_names_that_are_not_dns_labels_are_refused_at_define_and_rename(vm_cluster: Cluster) -> None:
+    for bad in ("web_1", "web.example", "web-"):
+        with pytest.raises(InvalidRequest, match=f"'{bad}' is not a valid VM name: it must be a DNS label"):
+            vm_cluster.vms.define(domain_xml(bad))
+    assert vm_cluster.vms.list() == []
+    vm_cluster.vms.define(domain_xml("web-1"))
+    with pytest.raises(InvalidRequest, match="'web_2' is not a valid VM name") as refused:
+        vm_cluster.vms.rename("web-1", "web_2")
+    assert refused.value.field == "new_name"
+    assert [r.name for r in vm_cluster.vms.list()] == ["web-1"]
+    result = run_pvc("-c", vm_cluster.zk.hosts, "vm", "rename", "web-1", "web.2")
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "'web.2' is not a valid VM name: it must be a DNS label" in result.stderr
+
+
 def test_rename_tags_meta_and_remove(vm_cluster: Cluster) -> None:
     record = vm_cluster.vms.define(domain_xml("old"))
     vm_cluster.vms.rename("old", "new")

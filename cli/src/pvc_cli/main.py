@@ -2,7 +2,9 @@
 
 ``pvc --help`` imports no ZooKeeper client: builtin groups live in their own modules and are imported when
 named (or listed), plugin commands come from the ``pvc.cli`` entry-point group. A plugin command that fails
-to import becomes a "broken" command that says why; the rest of ``pvc`` works.
+to import becomes a "broken" command that says why; the rest of ``pvc`` works. An entry point named
+``GROUP.NAME`` adds the command ``NAME`` to the group ``GROUP`` (``network.dns``: ``pvc network dns``),
+loaded when that group is.
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ def broken_command(name: str, source: str, reason: str) -> click.Command:
     return broken
 
 
+def _load(ep: Any, name: str) -> click.Command:
+    source = ep.dist.name if ep.dist is not None else ep.value
+    try:
+        loaded = ep.load()
+    except Exception as exc:  # noqa: BLE001 - any import failure makes a broken command
+        return broken_command(name, source, f"{type(exc).__name__}: {exc}")
+    if not isinstance(loaded, click.Command):
+        return broken_command(name, source, f"{ep.value} is not a click command")
+    return loaded
+
+
 class LazyGroup(click.Group):
     def _plugin_entry_points(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -55,24 +68,25 @@ class LazyGroup(click.Group):
         return found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(BUILTIN_COMMANDS) | set(self._plugin_entry_points()))
+        return sorted(set(BUILTIN_COMMANDS) | {n for n in self._plugin_entry_points() if "." not in n})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if "." in cmd_name:
+            return None
+        found = self._plugin_entry_points()
         if cmd_name in BUILTIN_COMMANDS:
             module, _, attr = BUILTIN_COMMANDS[cmd_name].partition(":")
             command: click.Command = getattr(importlib.import_module(module), attr)
-            return command
-        ep = self._plugin_entry_points().get(cmd_name)
-        if ep is None:
+        elif cmd_name in found:
+            command = _load(found[cmd_name], cmd_name)
+        else:
             return None
-        source = ep.dist.name if ep.dist is not None else ep.value
-        try:
-            loaded = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure makes a broken command
-            return broken_command(cmd_name, source, f"{type(exc).__name__}: {exc}")
-        if not isinstance(loaded, click.Command):
-            return broken_command(cmd_name, source, f"{ep.value} is not a click command")
-        return loaded
+        if isinstance(command, click.Group):
+            for name, ep in found.items():
+                parent, _, sub = name.partition(".")
+                if parent == cmd_name and sub and sub not in command.commands:
+                    command.add_command(_load(ep, sub), sub)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

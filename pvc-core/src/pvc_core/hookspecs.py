@@ -288,6 +288,18 @@ def pvc_vm_removed(host: Host, vm: VmRecord) -> None:
     """
 
 
+@_hookspec
+def pvc_network_leases_changed(host: Host, vni: int) -> None:
+    """The DHCP leases of network ``vni`` changed: its driver's ``leases(vni)`` now says otherwise (since 2.3).
+
+    When: on the primary coordinator, after a network driver recorded the change and announced it with
+    ``host.leases_changed(vni)``; changes close together may be coalesced into one call. Not replayed
+    across a change of primary: a plugin that follows leases (DNS) re-reads them in ``pvc_become_primary``.
+    Where: dispatcher thread, only on the primary.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
 # ---------------------------------------------------------------------------------------------------------
 # High availability
 # ---------------------------------------------------------------------------------------------------------

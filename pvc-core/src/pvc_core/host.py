@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ class Host:
         self._republish: Callable[[], object] | None = None
         # per-node objects plugins keep between hooks (one Host per pvcd), by plugin name
         self.state: dict[str, Any] = {}
+        self._leases_lock = threading.Lock()
+        self._leases_queued: set[int] = set()
 
     def attach_election(self, election: CoordinatorElection) -> None:
         self._election = election
@@ -214,6 +217,27 @@ class Host:
         VMs needing it may be placed here at once. From a worker thread; writes only if something changed."""
         if self._republish is not None:
             self._republish()
+
+    def leases_changed(self, vni: int) -> None:
+        """Tell the primary's plugins that network ``vni``'s DHCP leases changed (since 2.3): a network driver
+        calls it, from any thread, after recording the change where its ``leases(vni)`` reads it. The hook
+        ``pvc_network_leases_changed`` then runs on the dispatcher thread; calls while one is queued for the
+        same network are coalesced."""
+        if self._hooks is None or not self.is_primary:
+            return
+        hooks = self._hooks
+        with self._leases_lock:
+            if vni in self._leases_queued:
+                return
+            self._leases_queued.add(vni)
+
+        def announce() -> None:
+            with self._leases_lock:
+                self._leases_queued.discard(vni)
+            if self.is_primary:
+                hooks.network_leases_changed(self, vni)
+
+        self._dispatcher.post(f"leases of network {vni} changed", announce)
 
     def call_later(self, delay: float, event: str, job: Callable[[], None]) -> None:
         """Run ``job`` on the dispatcher thread after ``delay`` seconds."""

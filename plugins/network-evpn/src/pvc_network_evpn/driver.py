@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pvc_core.config import ConfigSection
 from pvc_core.errors import PvcError
 from pvc_core.log import get_logger
+from pvc_core.networks.announce import gratuitous_arp
 from pvc_core.networks.linux import Commands, bridge_name, interface_xml
 from pvc_core.roles.network import Lease, Network, NetworkDriver, NetworkError, NetworkKind, Services
 from pvc_core.vms.devices import DomainDevice
 from pvc_core.zk.schema import Schema
 from pvc_core.zk.session import encode
 from pvc_network_evpn import acl
-from pvc_network_evpn.announce import gratuitous_arp
 from pvc_network_evpn.bgp import Bgp, BgpConfig
 from pvc_network_evpn.dhcp import Dnsmasqs
 from pvc_network_evpn.settings import SECTION, EvpnSettings
@@ -44,11 +44,15 @@ def vxlan_name(vni: int) -> str:
     return f"vxlan{vni}"
 
 
+def _named(leases: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {mac: (str(v.get("address", "")), str(v.get("hostname", ""))) for mac, v in leases.items()}
+
+
 class EvpnNetworks(NetworkDriver):
     network_type: ClassVar[str] = "evpn"
     kinds: ClassVar[tuple[str, ...]] = (NetworkKind.MANAGED.value,)
     services: ClassVar[str] = Services.PRIMARY.value
-    contract: ClassVar[str | None] = ">=2.2,<3"
+    contract: ClassVar[str | None] = ">=2.3,<3"
     config_section: ClassVar[ConfigSection | None] = ConfigSection(SECTION, EvpnSettings)
     zk_schema: ClassVar[Schema | None] = Schema(owner="network-evpn", version=1, paths=(LEASES, NODES))
 
@@ -285,7 +289,8 @@ class EvpnNetworks(NetworkDriver):
             return
         path = f"{LEASES}/{vni}"
         with self._leases_lock:
-            current = dict(self.host.zk.get_json(path) or {})
+            before = dict(self.host.zk.get_json(path) or {})
+            current = dict(before)
             if action == "del":
                 current.pop(mac, None)
             else:
@@ -295,6 +300,8 @@ class EvpnNetworks(NetworkDriver):
                     "expires": int(request.get("expires", 0) or 0),
                 }
             self.host.zk.put(path, encode(dict(sorted(current.items()))))
+        if _named(current) != _named(before):  # a renewal only moves the expiry: nobody to tell
+            self.host.leases_changed(vni)
         self.log.info("dhcp_lease", vni=vni, action=action, mac=mac, address=request.get("address"))
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pvc_core.host import Host
     from pvc_core.nodes import NodeRecord
 
-PVC_CONTRACT = ">=2.2,<3"
+PVC_CONTRACT = ">=2.3,<3"
 PEERS = "network-evpn.peers"
 INTERVAL = 2.0  # seconds between looks at what the networks need of BGP and routes, when nothing woke it
 

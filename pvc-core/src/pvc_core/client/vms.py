@@ -23,6 +23,7 @@ from pvc_core.vms.model import (
     VmRecord,
     VmState,
     VmVolume,
+    check_vm_name,
 )
 from pvc_core.vms.placement import NodeCapacity, choose_node
 from pvc_core.vms.requests import ProgressFn, wait_settled
@@ -107,6 +108,7 @@ class Vms:
         ``volumes`` (``pool/volume[:bus[:target]]`` or mappings) and ``networks`` (``NETWORK[,mac=M][,model=M]``
         or mappings) must be offered by some node's plugins; targets and MACs left out are filled in."""
         domain = parse_domain(xml)
+        check_vm_name(domain.name)
         limit, tags = tuple(limit), tuple(dict.fromkeys(tags))
         views = self.cluster.nodes()  # read once: names, offers and capacities all come from it
         self._check_nodes([*limit, *([target] if target else [])], views)
@@ -202,10 +204,7 @@ class Vms:
         return store.update(self.zk, store.resolve(self.zk, name), change)
 
     def rename(self, name: str, new_name: str) -> VmRecord:
-        from pvc_core.vms.model import NAME_PATTERN
-
-        if not NAME_PATTERN.match(new_name):
-            raise InvalidRequest(f"'{new_name}' is not a valid VM name (letters, digits, '.', '_', '-')")
+        check_vm_name(new_name, "new_name")
         uuid = store.resolve(self.zk, name)
         record = store.read(self.zk, uuid)[0]
         if record.state not in (VmState.STOP, VmState.DISABLE, VmState.FAIL):

@@ -163,6 +163,9 @@ class Hooks:
     def vm_removed(self, host: Host, vm: VmRecord) -> None:
         self.notify("pvc_vm_removed", f"VM {vm.name} removed", host=host, vm=vm)
 
+    def network_leases_changed(self, host: Host, vni: int) -> None:
+        self.notify("pvc_network_leases_changed", f"leases of network {vni} changed", host=host, vni=vni)
+
     def node_fenced(self, host: Host, node: str, epoch: int) -> list[str]:
         """Every implementation, isolated; return one line per plugin that failed, with its reason."""
         failed = self._isolated("pvc_node_fenced", f"node {node} fenced", {"host": host, "node": node, "epoch": epoch})

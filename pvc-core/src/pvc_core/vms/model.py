@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pvc_core.errors import InvalidRequest
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 # a pool or a volume name: what Ceph and most storage accept, and safe in a path and in XML
 VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -15,6 +17,19 @@ MAC_ADDRESS = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 NETWORK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 DISK_BUSES = ("virtio", "scsi", "sata", "ide")
 NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139")
+# what a new VM may be called (since contract 2.3): one DNS label, the name the cluster's DNS publishes it under
+DNS_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_vm_name(name: str, field: str = "name") -> None:
+    """Refuse a name for a new or renamed VM that is not one DNS label (VMs older than this rule keep
+    theirs, but the cluster's DNS leaves such names out)."""
+    if not DNS_LABEL.match(name):
+        raise InvalidRequest(
+            f"'{name}' is not a valid VM name: it must be a DNS label (letters, digits and '-', at most 63, "
+            "not starting or ending with '-'), the name the cluster's DNS gives the VM",
+            field=field,
+        )
 
 
 class VmState(enum.StrEnum):
