@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pvc_core.host import Host
     from pvc_core.metrics import Gauge
     from pvc_core.nodes import NodeRecord
+    from pvc_core.roles.network import Network
     from pvc_core.vms.devices import DomainDevice
     from pvc_core.vms.model import VmRecord
     from pvc_core.zk.schema import Schema
@@ -283,6 +284,20 @@ def pvc_vm_removed(host: Host, vm: VmRecord) -> None:
     """A VM was removed from the cluster (``vm`` is its last record).
 
     When: on the primary coordinator, after the removal is stored.
+    Where: dispatcher thread, only on the primary.
+    Returns: nothing. May raise: logged; dispatch goes on.
+    """
+
+
+@_hookspec
+def pvc_network_changed(host: Host, vni: int, old: Network | None, new: Network | None) -> None:
+    """Client network ``vni`` was added (``old`` is None), changed (its subnets, reservations, domain,
+    ACLs...) or removed (``new`` is None) (since 2.3).
+
+    When: on the primary coordinator, once the plugin that stores networks (``builtin.networks``) has seen
+    the stored change (``host.network_changed``); the first look after a takeover is not announced: a
+    plugin that derives something from networks (DNS) re-reads them in ``pvc_become_primary``
+    (``host.cluster.networks()``).
     Where: dispatcher thread, only on the primary.
     Returns: nothing. May raise: logged; dispatch goes on.
     """

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pvc_core.plugins.drivers import Drivers
     from pvc_core.plugins.hooks import Hooks
     from pvc_core.roles import Driver, NetworkDriver
+    from pvc_core.roles.network import Network
     from pvc_core.vms.devices import DomainSecret
     from pvc_core.vms.model import VmRecord
     from pvc_core.zk.session import ZkSession
@@ -238,6 +239,20 @@ class Host:
                 hooks.network_leases_changed(self, vni)
 
         self._dispatcher.post(f"leases of network {vni} changed", announce)
+
+    def network_changed(self, vni: int, old: Network | None, new: Network | None) -> None:
+        """Tell the primary's plugins that network ``vni`` was added (``old`` None), changed or removed
+        (``new`` None) (since 2.3): the plugin that stores networks (``builtin.networks``) calls it, from
+        any thread; ``pvc_network_changed`` then runs on the dispatcher thread."""
+        if self._hooks is None or not self.is_primary:
+            return
+        hooks = self._hooks
+
+        def announce() -> None:
+            if self.is_primary:
+                hooks.network_changed(self, vni, old, new)
+
+        self._dispatcher.post(f"network {vni} changed", announce)
 
     def call_later(self, delay: float, event: str, job: Callable[[], None]) -> None:
         """Run ``job`` on the dispatcher thread after ``delay`` seconds."""

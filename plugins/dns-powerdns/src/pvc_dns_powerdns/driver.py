@@ -43,6 +43,25 @@ class PowerDnsSettings(BaseModel):
     api_key: str = Field("", description="The API key (PowerDNS's api-key).")
     server_id: str = Field("localhost", description="The server id in the API's paths.")
     timeout: float = Field(5.0, gt=0, description="Seconds one API request may take.")
+    # what the dns-powerdns plugin publishes, and where (the driver alone needs none of these)
+    cluster_zone: str = Field(
+        "", description="The cluster's own zone: every node's name, and the nameservers' (empty: none)."
+    )
+    nameservers: list[str] = Field(
+        default_factory=list,
+        description="The names in every zone's NS records (default: ns1.<cluster_zone>, at the DNS address).",
+    )
+    address: str = Field("", description="The cluster DNS address with its prefix (10.0.0.53/24): held by the primary.")
+    device: str = Field("", description="The interface the primary holds the cluster DNS address on.")
+    node_address: str = Field("", description="This node's address, its name's record in the cluster zone.")
+    transfer_to: list[str] = Field(
+        default_factory=list, description="Addresses or networks allowed to transfer (AXFR) every zone."
+    )
+    ttl: int = Field(300, ge=1, le=86400, description="The TTL of every record the cluster publishes.")
+    check_interval: float = Field(
+        30.0, gt=0, description="Seconds between the primary's full comparisons with PowerDNS (drift)."
+    )
+    netns: str = Field("", description="Hold the address in this network namespace (tests and labs).")
 
 
 def fqdn(name: str, zone: str) -> str:

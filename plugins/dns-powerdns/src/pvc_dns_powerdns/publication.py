@@ -8,6 +8,7 @@ to it (the primary's sync, next to the ``powerdns`` driver).
   every address above.
 * Every zone names the cluster's nameservers in its NS records; a nameserver inside the zone gets its
   address record (the cluster DNS address).
+* The cluster zone (when configured): every node's name at the address it gave.
 
 :func:`plan` is pure; :func:`sync` compares each zone with the server and changes only the rrsets that
 differ (a drift, when the server holds something else than what was last published there, is counted).
@@ -47,8 +48,11 @@ def plan(
     dns_address: str = "",
     transfer_to: tuple[str, ...] = (),
     ttl: int = 300,
+    cluster_zone: str = "",
+    nodes: Mapping[str, str] | None = None,
 ) -> Publication:
-    """The zones and records the cluster publishes now."""
+    """The zones and records the cluster publishes now (``nodes``: node name -> address, for the cluster
+    zone)."""
     owner = {n.mac.lower(): vm.name for vm in vms for n in vm.networks if n.mac}
     found = Publication()
 
@@ -61,6 +65,14 @@ def plan(
                     kind = "AAAA" if ":" in dns_address else "A"
                     found.add(name, server.removesuffix(f".{name}"), kind, dns_address, ttl)
 
+    if cluster_zone:
+        zone(cluster_zone)
+        for node, address in sorted((nodes or {}).items()):
+            if not is_dns_label(node):
+                found.skipped.append(f"{node}.{cluster_zone}: '{node}' is not a DNS label")
+                continue
+            ip = ipaddress.ip_address(address)
+            found.add(cluster_zone, node, "AAAA" if ip.version == 6 else "A", str(ip), ttl)
     for network in sorted(networks, key=lambda n: n.vni):
         if network.kind != NetworkKind.MANAGED or not network.domain:
             continue
@@ -114,19 +126,30 @@ def sync(
     publication: Publication,
     managed: Iterable[str],
     published: dict[str, Rrsets] | None = None,
+    verify: bool = True,
 ) -> SyncReport:
     """Bring the server to ``publication``. ``managed``: the zones published before (a zone no longer
-    wanted is removed only if it is one of them); ``published``: what was last published per zone (to
-    count drift), updated in place."""
+    wanted is removed only if it is one of them); ``published``: what was last published per zone,
+    updated in place. ``verify``: read every zone back from the server (its SOA, NS, transfer list and
+    records), repairing and counting drift; without it, a zone already in ``published`` is taken to hold
+    what it says and only the difference is written (the fast path for one lease or one VM)."""
     report = SyncReport()
     last = published if published is not None else {}
-    existing = set(driver.zones())
+    existing = set(driver.zones()) if verify or any(n not in last for n in publication.zones) else set(last)
     for name, zone in sorted(publication.zones.items()):
-        if name not in existing:
-            report.zones_created.append(name)
-        driver.ensure_zone(zone)
         wanted = publication.rrsets.get(name, {})
-        current = _current(driver, name)
+        if verify or name not in last:
+            if name not in existing:
+                report.zones_created.append(name)
+            driver.ensure_zone(zone)
+            current = _current(driver, name)
+            before = last.get(name)
+            if before is not None:
+                report.drift_repaired += sum(
+                    1 for key in set(before) | set(current) if not _same(before.get(key, []), current.get(key, []))
+                )
+        else:
+            current = last[name]
         changes: dict[tuple[str, str], list[DnsRecord]] = {}
         for key, records in wanted.items():
             if not _same(current.get(key, []), records):
@@ -134,17 +157,12 @@ def sync(
         for key in current:
             if key not in wanted:
                 changes[key] = []
-        before = last.get(name)
-        if before is not None:
-            report.drift_repaired += sum(
-                1 for key in set(before) | set(current) if not _same(before.get(key, []), current.get(key, []))
-            )
         if changes:
             driver.apply(name, changes)
             report.rrsets_changed += len(changes)
         last[name] = {key: list(records) for key, records in wanted.items()}
     for name in sorted(set(managed) - set(publication.zones)):
-        if name in existing:
+        if name in existing or name in last:
             driver.remove_zone(name)
             report.zones_removed.append(name)
         last.pop(name, None)

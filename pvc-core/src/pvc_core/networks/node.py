@@ -51,6 +51,7 @@ class NodeNetworks:
         self._thread: threading.Thread | None = None
         self._last_problems: tuple[str, ...] | None = None
         self._swept = False  # services a previous pvcd of this node left behind (it died as primary): removed
+        self._announced: dict[int, Network] | None = None  # what the primary's plugins were told of (None: nothing)
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -89,6 +90,7 @@ class NodeNetworks:
         with self._lock:
             networks = {n.vni: n for n in store.read_all(self.host.zk)}
             self.networks = networks
+            self._announce(networks)
             states: dict[str, dict[str, Any]] = {}
             present = self._present()
             for vni, network in networks.items():
@@ -131,6 +133,19 @@ class NodeNetworks:
             self.host.republish()
             if self._primary and self.host.is_primary:
                 self._report(networks)
+
+    def _announce(self, networks: dict[int, Network]) -> None:
+        """On the primary, tell the plugins of every network added, changed or removed since the last look
+        (``pvc_network_changed``); the first look after taking over is the baseline."""
+        if not (self._primary and self.host.is_primary):
+            self._announced = None
+            return
+        if self._announced is not None:
+            for vni in sorted(set(networks) | set(self._announced)):
+                old, new = self._announced.get(vni), networks.get(vni)
+                if old != new:
+                    self.host.network_changed(vni, old, new)
+        self._announced = dict(networks)
 
     def _present(self) -> dict[int, NetworkDriver]:
         found: dict[int, NetworkDriver] = {}

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pvc_core.host import Host
     from pvc_core.metrics import Gauge
     from pvc_core.nodes import NodeRecord
+    from pvc_core.roles.network import Network
     from pvc_core.vms.model import VmRecord
     from pvc_core.zk.schema import Schema
 
@@ -162,6 +163,10 @@ class Hooks:
 
     def vm_removed(self, host: Host, vm: VmRecord) -> None:
         self.notify("pvc_vm_removed", f"VM {vm.name} removed", host=host, vm=vm)
+
+    def network_changed(self, host: Host, vni: int, old: Network | None, new: Network | None) -> None:
+        what = "added" if old is None else "removed" if new is None else "changed"
+        self.notify("pvc_network_changed", f"network {vni} {what}", host=host, vni=vni, old=old, new=new)
 
     def network_leases_changed(self, host: Host, vni: int) -> None:
         self.notify("pvc_network_leases_changed", f"leases of network {vni} changed", host=host, vni=vni)
