@@ -56,3 +56,16 @@ def test_the_api_answers_network_errors_in_its_shape(api: Api, cluster: Cluster,
     assert status == 409 and "no running node builds managed networks" in body["message"]
     status, body, _ = api.call("GET", "/plugins/network/100")
     assert status == 404 and body["message"] == "no network '100' (pvc network list shows them)"
+
+
+def test_the_primary_hears_of_networks_added_changed_and_removed(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
+    nodes.start("hv1", zk_hosts, ["hv1"], plugins={"enable": ["testplugin"]})
+    wait_until(lambda: cluster.primary() == "hv1", what="hv1 primary")
+    events = "/plugins/testplugin/network_events"
+    cluster.plugin_call(PLUGIN, "add", {"vni": 100, "type": "managed", "wait": False})
+    wait_until(lambda: cluster.zk.get_json(events), what="the first network event")
+    cluster.plugin_call(PLUGIN, "modify", {"vni": 100, "domain": "blue.example", "wait": False})
+    wait_until(lambda: len(cluster.zk.get_json(events) or []) >= 2, what="the second network event")
+    cluster.plugin_call(PLUGIN, "remove", {"network": "100"})
+    wait_until(lambda: len(cluster.zk.get_json(events) or []) >= 3, what="the third network event")
+    assert cluster.zk.get_json(events) == [[100, "added"], [100, "- -> blue.example"], [100, "removed"]]

@@ -56,8 +56,10 @@ class NodeNetworks:
     # -- lifecycle --------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if not self.by_kind:
-            return  # no network driver here: nothing to build, nothing offered
+        if not self.by_kind:  # no network driver here: nothing to build, nothing offered; as primary it still
+            # tells the plugins of changes (on the dispatcher thread: two reads)
+            self.host.watches.data(store.REVISION, "networks changed", lambda _data, _stat: self._announce_stored())
+            return
         self.host.watches.data(store.REVISION, "networks changed", lambda _data, _stat: self._wake.set())
         self._thread = threading.Thread(target=self._run, name="networks", daemon=True)
         self._thread.start()
@@ -134,6 +136,13 @@ class NodeNetworks:
             if self._primary and self.host.is_primary:
                 self._report(networks)
 
+    def _announce_stored(self) -> None:
+        with self._lock:
+            try:
+                self._announce({n.vni: n for n in store.read_all(self.host.zk)})
+            except PvcError as exc:
+                self.log.warning("networks_not_read", reason=exc.message)
+
     def _announce(self, networks: dict[int, Network]) -> None:
         """On the primary, tell the plugins of every network added, changed or removed since the last look
         (``pvc_network_changed``); the first look after taking over is the baseline."""
@@ -187,6 +196,8 @@ class NodeNetworks:
         self._primary = True
         self._swept = True  # it serves now: what it finds is its own to mend
         self._wake.set()
+        if not self.by_kind:
+            self._announce_stored()  # the baseline
 
     def become_secondary(self) -> None:
         """Stop every network service at once (the gateways must leave before the next primary's arrive)."""

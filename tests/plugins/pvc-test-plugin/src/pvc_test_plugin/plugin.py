@@ -46,9 +46,10 @@ from pvc_core.zk.session import encode
 if TYPE_CHECKING:
     from pvc_core.dispatch import ZkEvent
     from pvc_core.host import Host
+    from pvc_core.roles.network import Network
     from pvc_core.vms.model import VmRecord
 
-PVC_CONTRACT = ">=2.0,<3"
+PVC_CONTRACT = ">=2.3,<3"
 
 SECTION = "testplugin"
 ROOT = "/plugins/testplugin"
@@ -193,6 +194,13 @@ def pvc_vm_renamed(host: Host, vm: VmRecord, old_name: str) -> None:
 @hookimpl
 def pvc_vm_removed(host: Host, vm: VmRecord) -> None:
     _vm_event(host, "removed", vm.name, "")
+
+
+@hookimpl
+def pvc_network_changed(host: Host, vni: int, old: Network | None, new: Network | None) -> None:
+    path = f"{ROOT}/network_events"
+    what = "added" if old is None else "removed" if new is None else f"{old.domain or '-'} -> {new.domain or '-'}"
+    host.zk.put(path, encode([*(host.zk.get_json(path) or []), [vni, what]]))
 
 
 @hookimpl
