@@ -76,3 +76,20 @@ def upstream_route(upstream_netns: str, prefix: str) -> list[str]:
             hops.append(route["gateway"])
         hops += [n["gateway"] for n in route.get("nexthops", []) if "gateway" in n]
     return sorted(hops)
+
+
+def resolve(from_netns: str, server: str, name: str, kind: str = "A") -> list[str]:
+    """What ``server`` answers for ``name`` (``dig +short``), asked from namespace ``from_netns``: empty when
+    it has no such record or does not answer within a second."""
+    result = run_in(from_netns, "dig", "+short", "+time=1", "+tries=1", f"@{server}", name, kind, check=False)
+    return sorted(line for line in result.stdout.splitlines() if line and not line.startswith(";"))
+
+
+def wait_resolving(from_netns: str, server: str, name: str, timeout: float = 30.0) -> list[str]:
+    """``resolve`` until it answers (a new primary's first sync, the address moving to it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = resolve(from_netns, server, name)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)

@@ -6,9 +6,10 @@ Layout (defaults)::
         |
     pvclab-sw    bridge br0  <- pvclab0-br, hv1-br, hv2-br, hv3-br
         |
-    pvclab-hv1   eth0 10.73.0.11/24   libvirtd (own mount namespace, :16509) + QEMU guests, pvcd
-    pvclab-hv2   eth0 10.73.0.12/24   libvirtd + guests, pvcd
-    pvclab-hv3   eth0 10.73.0.13/24   libvirtd + guests, pvcd
+    pvclab-hv1   eth0 10.73.0.11/24   libvirtd (own mount namespace, :16509) + QEMU guests, pvcd, PowerDNS
+    pvclab-hv2   eth0 10.73.0.12/24   libvirtd + guests, pvcd, PowerDNS
+    pvclab-hv3   eth0 10.73.0.13/24   libvirtd + guests, pvcd, PowerDNS
+    (the primary also holds the cluster DNS address 10.73.0.53 on its eth0)
 
     root netns   pvcapid on 127.0.0.1:7370 (its key in STATE/api/key; connection 'lab-api')
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pvc_core.testing.netns import Frr
+from pvc_core.testing.powerdns import PowerDnsServer
 from pvc_core.testing.zookeeper import ZooKeeper
 from pvc_lab import demo_network, guest, netns
 from pvc_lab.api import LabApi
@@ -53,6 +56,8 @@ DEMO_VNI = 100
 DEMO_SUBNET = "10.100.0.0/24"
 DEMO_GATEWAY = "10.100.0.1"
 DEMO_DOMAIN = "demo.pvc"
+CLUSTER_ZONE = "lab.pvc"  # the nodes' names, and ns1 (the cluster DNS address)
+DNS_API_PORT = 8081  # each coordinator's PowerDNS API, on its lab address
 
 
 def demo_mac(index: int) -> str:
@@ -94,6 +99,7 @@ class LabSettings:
     api_port: int = 7370  # pvcapid on 127.0.0.1; 0: no API
     ceph: bool = True  # a mon and mgr per node, an OSD per node (run by pvcd), VM disks on RBD
     networks: bool = True  # FRR per node and an upstream router; managed network 100 for the demo VMs
+    dns: bool = True  # with networks: a PowerDNS per coordinator, the dns-powerdns plugin, the cluster DNS address
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -151,6 +157,15 @@ class LabSettings:
     @property
     def upstream_address(self) -> str:
         return str(self.network.network_address + 254)
+
+    @property
+    def dns_address(self) -> str:
+        """The cluster DNS address: held by the primary, answered by its PowerDNS."""
+        return str(self.network.network_address + 53)
+
+    @property
+    def with_dns(self) -> bool:
+        return self.networks and self.dns
 
     @property
     def frr_dir(self) -> Path:
@@ -219,6 +234,37 @@ class Lab:
         lines += [" address-family ipv4 unicast", *(f"  neighbor {p} activate" for p in peers), " exit-address-family"]
         return "\n".join(lines) + "\n"
 
+    def powerdns(self, node: str) -> PowerDnsServer:
+        """The node's PowerDNS, as a coordinator runs it: DNS on its lab address and on the cluster DNS address
+        (answered while it is primary, when it holds that address), the API on its lab address with the
+        lab's key."""
+        address = self.settings.node_address(self.settings.node_names().index(node))
+        return PowerDnsServer(
+            self.node_dir(node) / "powerdns",
+            dns_port=53,
+            api_port=DNS_API_PORT,
+            address=f"{address},{self.settings.dns_address}",
+            api_key=self.dns_key(),
+            netns=self.settings.netns_of(node),
+            api_address=address,
+        )
+
+    def dns_key(self) -> str:
+        """The PowerDNS API key, made at the first ``up`` and kept in the lab's state."""
+        path = self.state / "powerdns.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(16) + "\n")
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def start_powerdns(self, node: str) -> None:
+        if self.settings.with_dns:
+            try:
+                self.powerdns(node).start()
+            except RuntimeError as exc:
+                raise LabError(f"{node}'s PowerDNS: {exc}") from None
+
     def start_frr(self, node: str) -> None:
         if self.settings.networks:
             self.frr(node).start()
@@ -253,6 +299,7 @@ class Lab:
             *(("libvirtd", "qemu-system-x86_64") if self.settings.libvirt else ()),
             *(CEPH_TOOLS if self.settings.ceph else ()),
             *(("vtysh", "dnsmasq", "nft") if self.settings.networks else ()),
+            *(("pdns_server", "sqlite3", "dig") if self.settings.with_dns else ()),
         ):
             if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
                 raise LabError(f"'{tool}' is not installed; run scripts/setup all")
@@ -290,6 +337,13 @@ class Lab:
             progress(
                 f"frr: zebra and bgpd per node (AS {CLUSTER_ASN}); upstream router {self.settings.upstream_address} "
                 f"(AS {UPSTREAM_ASN})"
+            )
+        if self.settings.with_dns:
+            for node in self.settings.node_names():
+                self.start_powerdns(node)
+            progress(
+                f"dns: a PowerDNS per coordinator (gsqlite3, API :{DNS_API_PORT}); the primary holds "
+                f"{self.settings.dns_address} (zones {CLUSTER_ZONE}, {DEMO_DOMAIN}, their reverse zones)"
             )
         for index, node in enumerate(self.settings.node_names()):
             self.start_node(node, index)
@@ -451,6 +505,20 @@ class Lab:
                 "upstream": [{"address": self.settings.upstream_address, "asn": UPSTREAM_ASN}],
             }
             config.setdefault("plugins", {}).setdefault("enable", []).append("network-evpn")
+        if self.settings.with_dns:
+            index = self.settings.node_names().index(node)
+            config["drivers"]["dns"] = "powerdns"
+            config["dns_powerdns"] = {
+                "api_url": self.powerdns(node).api_url,
+                "api_key": self.dns_key(),
+                "cluster_zone": CLUSTER_ZONE,
+                "address": f"{self.settings.dns_address}/{self.settings.network.prefixlen}",
+                "device": "eth0",
+                "node_address": self.settings.node_address(index),
+                "transfer_to": [self.settings.upstream_address],  # the upstream router may AXFR; nobody else
+                "check_interval": 10.0,
+            }
+            config.setdefault("plugins", {}).setdefault("enable", []).append("dns-powerdns")
         if self.settings.libvirt:
             libvirtd = self.libvirtd(node)
             config["drivers"]["compute"] = "libvirt"
@@ -551,6 +619,8 @@ class Lab:
                 progress(
                     f"upstream router: {DEMO_SUBNET} via {', '.join(hops) or 'nothing yet'} (BGP from the coordinators)"
                 )
+                if self.settings.with_dns:
+                    self.demo_dns(progress, guests)
             deadline = time.monotonic() + 120
             before, boots_before = _ticks(cluster, vm)
             while (before < 3 or boots_before != 1) and time.monotonic() < deadline:  # let it boot and count
@@ -619,7 +689,26 @@ class Lab:
             + ", ".join(f"{n} {_seconds(lost)}" for n, lost in losses.items())
             + f"; upstream router still has {DEMO_SUBNET} via {', '.join(hops) or 'NOTHING'}"
         )
+        if self.settings.with_dns:
+            self.demo_dns(progress, guests)
         return losses
+
+    def demo_dns(self, progress: Any, guests: list[str]) -> dict[str, list[str]]:
+        """Ask the cluster DNS address for the guests' names, a reverse name and the primary's name, from
+        the upstream router (outside the cluster, as any client would)."""
+        server, upstream = self.settings.dns_address, self.settings.upstream
+        found = {
+            f"{g}.{DEMO_DOMAIN}": demo_network.wait_resolving(upstream, server, f"{g}.{DEMO_DOMAIN}") for g in guests
+        }
+        reverse = demo_network.resolve(
+            upstream, server, f"{demo_address(0).split('.')[-1]}.0.100.10.in-addr.arpa", "PTR"
+        )
+        progress(
+            f"dns: dig @{server} (from the upstream router): "
+            + ", ".join(f"{name} -> {', '.join(a) or 'NO ANSWER'}" for name, a in found.items())
+            + f"; {demo_address(0)} -> {', '.join(reverse) or 'NO ANSWER'}"
+        )
+        return found
 
     def demo_failover(self, cluster: Any, progress: Any, victim: str | None = None) -> float:
         """Cut a node's power through its BMC; show it fenced and its VMs running on the others; bring it
@@ -717,6 +806,7 @@ class Lab:
                 "bmc_pid": self.bmc(node).pid(),
                 "ceph_mon_pid": self.ceph.pid(node, "mon"),
                 "ceph_mgr_pid": self.ceph.pid(node, "mgr"),
+                "powerdns_pid": self.powerdns(node).pid,
             }
             for node in self.settings.node_names()
         ]
@@ -745,6 +835,9 @@ class Lab:
                 pid for node in self.settings.node_names() if (pid := self.libvirtd(node).pid()) is not None
             ],
             "api_pids": [pid] if (pid := self.api.pid()) is not None else [],
+            "powerdns_pids": [
+                pid for node in self.settings.node_names() if (pid := self.powerdns(node).pid) is not None
+            ],
             "ceph_pids": [
                 pid
                 for node in self.settings.node_names()
@@ -765,6 +858,7 @@ class Lab:
             self.libvirtd(node).stop()  # its QEMU guests and its OSD go with the namespace below
             self.bmc(node).stop()
             self.ceph.stop_node(node)
+            self.powerdns(node).stop()
         prefix = f"{self.settings.prefix}-"
         for name in netns.list_netns():
             if name.startswith(prefix):

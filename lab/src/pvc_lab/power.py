@@ -1,7 +1,7 @@
 """A lab node's chassis-control program, run by its BMC (ipmi_sim) as ``... get power`` or
 ``... set power 0|1``. Power off kills every process in the node's network namespace (pvcd, libvirtd, the
-QEMU guests, its Ceph monitor, manager and OSD, FRR, dnsmasq) and takes its link down; power on brings the
-link up and starts its Ceph monitor and manager, FRR, libvirtd and pvcd again (pvcd starts its OSD and
+QEMU guests, its Ceph monitor, manager and OSD, FRR, dnsmasq, PowerDNS) and takes its link down; power on brings the
+link up and starts its Ceph monitor and manager, FRR, PowerDNS, libvirtd and pvcd again (pvcd starts its OSD and
 configures BGP).
 
     python -m pvc_lab.power STATE_DIR NODE get power
@@ -49,6 +49,7 @@ def power_on(lab: Lab, node: str) -> None:
     if lab.settings.ceph:
         lab.ceph.start_node(node, namespace)  # its OSD is pvcd's: made anew and started when pvcd starts
     lab.start_frr(node)  # empty: the node's pvcd configures BGP again
+    lab.start_powerdns(node)  # its zones are as the power cut left them: the next primary's sync repairs them
     if lab.settings.libvirt:
         lab.libvirtd(node).start()
     lab.start_node(node)

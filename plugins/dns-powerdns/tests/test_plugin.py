@@ -64,6 +64,7 @@ def dns_cluster(cluster: Cluster, zk_hosts: str, nodes: Nodes, powerdns_clean: P
     nodes.start("hv1", zk_hosts, ["hv1", "hv2"], **dns_config(powerdns_clean, "10.0.0.1"))
     wait_until(lambda: cluster.primary() == "hv1", timeout=30, what="hv1 primary")
     nodes.start("hv2", zk_hosts, ["hv1", "hv2"], **dns_config(powerdns_clean, "10.0.0.2"))
+    cluster.wait_for_nodes(2, timeout=30)
     args = {
         "vni": 100,
         "type": "managed",
