@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from pvc_core.client import Cluster
-from pvc_lab import power
-from pvc_lab.lab import Lab
+from pvc_lab import demo_network, guest, power
+from pvc_lab.lab import DEMO_VNI, Lab
 
 
 def running_on(lab: Lab) -> dict[str, list[str]]:
@@ -95,3 +95,27 @@ def put_back(lab: Lab, cluster: Cluster) -> None:
             cluster.vms.stop(record.name)
             cluster.vms.wait(record.name, timeout=60)
         cluster.vms.remove(record.name)
+
+
+def two_guests(lab: Lab, cluster: Cluster, names: tuple[str, str], nodes: tuple[str, str]) -> None:
+    """Two lab guests on network 100, on two nodes, each pinging the other (addresses by DHCP)."""
+    vmlinuz, initrd = lab.guest_image()
+    plugin = "builtin.networks"
+    for index, (name, node) in enumerate(zip(names, nodes, strict=True)):
+        cluster.plugin_call(
+            plugin,
+            "dhcp.add",
+            {
+                "network": str(DEMO_VNI),
+                "mac": f"52:54:00:99:00:0{index + 1}",
+                "address": f"10.100.0.{60 + index}",
+                "hostname": name,
+            },
+        )
+        xml = guest.domain_xml(name, vmlinuz, initrd, peer=f"10.100.0.{60 + (1 - index)}")
+        cluster.vms.define(xml, target=node, networks=[{"network": "demo", "mac": f"52:54:00:99:00:0{index + 1}"}])
+        cluster.vms.start(name)
+    for name in names:
+        assert cluster.vms.wait(name, timeout=90).observed == "running"
+    answering = demo_network.wait_answering(cluster, list(names), timeout=90)
+    assert set(answering) == set(names), f"not every guest got an address and answers: {answering}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from lab_support import put_back
+from lab_support import put_back, two_guests
 
 from pvc_core.client import Cluster
 from pvc_core.testing import wait_until
@@ -43,29 +43,6 @@ def pvc(lab: Lab, *args: str) -> tuple[int, str]:
     """``pvc -c <the lab's connection> ARGS``: exit status and what it printed (output and errors)."""
     result = run_pvc("-c", lab.settings.connection_name, *args, timeout=120)
     return result.returncode, (result.stdout + result.stderr).strip()
-
-
-def two_guests(lab: Lab, cluster: Cluster, names: tuple[str, str], nodes: tuple[str, str]) -> None:
-    """Two lab guests on network 100, on two nodes, each pinging the other (addresses by DHCP)."""
-    vmlinuz, initrd = lab.guest_image()
-    for index, (name, node) in enumerate(zip(names, nodes, strict=True)):
-        cluster.plugin_call(
-            PLUGIN,
-            "dhcp.add",
-            {
-                "network": str(DEMO_VNI),
-                "mac": f"52:54:00:99:00:0{index + 1}",
-                "address": f"10.100.0.{60 + index}",
-                "hostname": name,
-            },
-        )
-        xml = guest.domain_xml(name, vmlinuz, initrd, peer=f"10.100.0.{60 + (1 - index)}")
-        cluster.vms.define(xml, target=node, networks=[{"network": "demo", "mac": f"52:54:00:99:00:0{index + 1}"}])
-        cluster.vms.start(name)
-    for name in names:
-        assert cluster.vms.wait(name, timeout=90).observed == "running"
-    answering = demo_network.wait_answering(cluster, list(names), timeout=90)
-    assert set(answering) == set(names), f"not every guest got an address and answers: {answering}"
 
 
 @pytest.fixture
