@@ -249,14 +249,18 @@ class Lab:
             api_address=address,
         )
 
-    def dns_key(self) -> str:
-        """The PowerDNS API key, made at the first ``up`` and kept in the lab's state."""
+    def dns_key(self, create: bool = False) -> str:
+        """The PowerDNS API key, made at the first ``up`` (``create``) and kept in the lab's state ("" before
+        that: looking at a lab never writes to it)."""
         path = self.state / "powerdns.key"
-        if not path.exists():
+        if create and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(16) + "\n")
             path.chmod(0o600)
-        return path.read_text().strip()
+        try:
+            return path.read_text().strip()
+        except OSError:
+            return ""
 
     def start_powerdns(self, node: str) -> None:
         if self.settings.with_dns:
@@ -339,6 +343,7 @@ class Lab:
                 f"(AS {UPSTREAM_ASN})"
             )
         if self.settings.with_dns:
+            self.dns_key(create=True)
             for node in self.settings.node_names():
                 self.start_powerdns(node)
             progress(
