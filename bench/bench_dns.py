@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -138,6 +139,11 @@ def resync_figures(count: int) -> dict[str, Any]:
         planned = round(time.monotonic() - started, 3)
         records = sum(len(r) for rrsets in wanted.rrsets.values() for r in rrsets.values())
         first, report_first = timed(wanted, [], True)
+        last = f"vm{count - 1:05d}.bench.pvc"
+        argv = ["dig", "+short", "@127.0.0.1", "-p", str(DNS_PORT), last]
+        answered = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout.split()
+        if answered != [addresses[-1]]:
+            raise SystemExit(f"{last} answers {answered}, not {addresses[-1]}: the publication did not land")
         zones = sorted(wanted.zones)
         unchanged, _ = timed(wanted, zones, True)
         for zone in zones:

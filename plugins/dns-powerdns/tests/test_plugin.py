@@ -169,3 +169,21 @@ def test_unknown_networks_and_networks_without_names_are_one_line(dns_cluster: C
     nameless = pvc(dns_cluster.zk.hosts, "network", "dns", "list", "101")
     assert nameless.returncode != 0 and len(nameless.stderr.strip().splitlines()) == 1
     assert "network 101 publishes no names: it has no DNS domain" in nameless.stderr
+
+
+def test_a_zone_powerdns_refuses_is_a_fault_naming_it_and_the_others_are_published(
+    dns_cluster: Cluster, powerdns_clean: PowerDnsServer
+) -> None:
+    long_domain = ".".join(["a" * 61, "b" * 61, "c" * 61, "d" * 60])
+    dns_cluster.plugin_call(
+        "builtin.networks", "add", {"vni": 102, "type": "managed", "domain": long_domain, "wait": False}
+    )
+    fault = wait_until(
+        lambda: next((f for f in dns_cluster.faults() if f.get("node") == "dns"), None), timeout=15, what="fault dns"
+    )
+    assert fault["message"].startswith(f"the cluster DNS is not in sync: PowerDNS refused zone {long_domain}: ")
+    assert "\n" not in fault["message"]
+    reserve(dns_cluster, "52:54:00:10:00:07", "10.100.0.17", "still1")
+    wait_until(lambda: dig(powerdns_clean, f"still1.{DOMAIN}") == ["10.100.0.17"], timeout=15, what="others go on")
+    dns_cluster.plugin_call("builtin.networks", "remove", {"network": "102"})
+    wait_until(lambda: not any(f.get("node") == "dns" for f in dns_cluster.faults()), timeout=15, what="cleared")

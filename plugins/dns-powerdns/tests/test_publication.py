@@ -88,3 +88,17 @@ def test_a_lease_that_goes_takes_its_records_and_a_network_that_goes_takes_its_z
     gone = sync(driver, plan([], {}, VMS, NS), first.zones_created)
     assert gone.zones_removed == ["0.100.10.in-addr.arpa", NET.domain]
     assert driver.zones() == []
+
+
+@pytest.mark.zk
+def test_a_zone_powerdns_refuses_is_one_line_and_the_others_are_published(driver: PowerDns) -> None:
+    long_domain = ".".join(["a" * 61, "b" * 61, "c" * 61, "d" * 60])  # 246 characters: "gateway." makes it too long
+    refused = Network(vni=101, domain=long_domain, ipv4=Subnet("10.101.0.0/24", "10.101.0.1"))
+    wanted = plan([NET, refused], {}, VMS, NS)
+    assert f"gateway.{long_domain}: longer than DNS allows (253 characters)" in wanted.skipped
+    found = sync(driver, wanted, [])
+    assert list(found.refused) == [long_domain]
+    assert found.refused[long_domain].startswith("PowerDNS answered 500 to POST /zones")  # it failed that zone
+    assert "\n" not in found.refused[long_domain]
+    assert any(r.name == "web1" for r in driver.records(NET.domain))
+    assert "0.101.10.in-addr.arpa" in driver.zones()  # its reverse zone went on too

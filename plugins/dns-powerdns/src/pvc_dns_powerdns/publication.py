@@ -20,11 +20,13 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from pvc_core.errors import InvalidRequest, PvcError
 from pvc_core.roles.dns import DnsDriver, DnsRecord, DnsZone, is_dns_label, reverse_name, reverse_zone
 from pvc_core.roles.network import Lease, Network, NetworkKind
 from pvc_core.vms.model import VmRecord
 
 Rrsets = dict[tuple[str, str], list[DnsRecord]]
+MAX_NAME = 253  # characters in a name, without the final dot
 MANAGED_TYPES = frozenset({"A", "AAAA", "PTR"})  # what the sync owns in a zone (SOA and NS are the zone's)
 
 
@@ -92,6 +94,9 @@ def plan(
             if not is_dns_label(name):
                 found.skipped.append(f"{name}.{domain}: '{name}' is not a DNS label")
                 continue
+            if len(name) + 1 + len(domain) > MAX_NAME:
+                found.skipped.append(f"{name}.{domain}: longer than DNS allows ({MAX_NAME} characters)")
+                continue
             ip = ipaddress.ip_address(address)
             found.add(domain, name, "AAAA" if ip.version == 6 else "A", str(ip), ttl)
             for subnet, net in zip(network.subnets, subnets, strict=True):
@@ -107,6 +112,7 @@ class SyncReport:
     zones_removed: list[str] = field(default_factory=list)
     rrsets_changed: int = 0
     drift_repaired: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # zone -> why PowerDNS refused it (the others went on)
 
 
 def _current(driver: DnsDriver, zone: str) -> Rrsets:
@@ -137,33 +143,51 @@ def sync(
     last = published if published is not None else {}
     existing = set(driver.zones()) if verify or any(n not in last for n in publication.zones) else set(last)
     for name, zone in sorted(publication.zones.items()):
-        wanted = publication.rrsets.get(name, {})
-        if verify or name not in last:
-            if name not in existing:
-                report.zones_created.append(name)
-            driver.ensure_zone(zone)
-            current = _current(driver, name)
-            before = last.get(name)
-            if before is not None:
-                report.drift_repaired += sum(
-                    1 for key in set(before) | set(current) if not _same(before.get(key, []), current.get(key, []))
-                )
-        else:
-            current = last[name]
-        changes: dict[tuple[str, str], list[DnsRecord]] = {}
-        for key, records in wanted.items():
-            if not _same(current.get(key, []), records):
-                changes[key] = records
-        for key in current:
-            if key not in wanted:
-                changes[key] = []
-        if changes:
-            driver.apply(name, changes)
-            report.rrsets_changed += len(changes)
-        last[name] = {key: list(records) for key, records in wanted.items()}
+        try:
+            _sync_zone(driver, zone, publication.rrsets.get(name, {}), last, existing, verify, report)
+        except PvcError as exc:  # the server refused this zone (a name too long...): the others go on
+            if not isinstance(exc, InvalidRequest):
+                driver.zones()  # ... unless it does not answer at all: that ends the sync (DnsError)
+            report.refused[name] = exc.message
+            last.pop(name, None)  # compared in full next time
     for name in sorted(set(managed) - set(publication.zones)):
         if name in existing or name in last:
             driver.remove_zone(name)
             report.zones_removed.append(name)
         last.pop(name, None)
     return report
+
+
+def _sync_zone(
+    driver: DnsDriver,
+    zone: DnsZone,
+    wanted: Rrsets,
+    last: dict[str, Rrsets],
+    existing: set[str],
+    verify: bool,
+    report: SyncReport,
+) -> None:
+    name = zone.name
+    if verify or name not in last:
+        if name not in existing:
+            report.zones_created.append(name)
+        driver.ensure_zone(zone)
+        current = _current(driver, name)
+        before = last.get(name)
+        if before is not None:
+            report.drift_repaired += sum(
+                1 for key in set(before) | set(current) if not _same(before.get(key, []), current.get(key, []))
+            )
+    else:
+        current = last[name]
+    changes: dict[tuple[str, str], list[DnsRecord]] = {}
+    for key, records in wanted.items():
+        if not _same(current.get(key, []), records):
+            changes[key] = records
+    for key in current:
+        if key not in wanted:
+            changes[key] = []
+    if changes:
+        driver.apply(name, changes)
+        report.rrsets_changed += len(changes)
+    last[name] = {key: list(records) for key, records in wanted.items()}

@@ -213,11 +213,13 @@ class DnsService:
 
     def _record(self, publication: Publication, report: SyncReport, verify: bool, started: float) -> None:
         previous = self.status
+        refused = "; ".join(f"PowerDNS refused zone {zone}: {why}" for zone, why in sorted(report.refused.items()))
         status = {
             "primary": self.host.node,
             "server": self.settings.api_url,
             "reachable": True,
-            "error": "",
+            "error": refused,
+            "refused": report.refused,
             "address": self.settings.address,
             "zones": sorted(publication.zones),
             "records": sum(len(r) for rrsets in publication.rrsets.values() for r in rrsets.values()),
@@ -240,9 +242,9 @@ class DnsService:
             )
         if report.drift_repaired:
             self.log.warning("dns_drift_repaired", rrsets=report.drift_repaired)
-        if verify or report.rrsets_changed or not previous.get("reachable"):
+        if verify or report.rrsets_changed or not previous.get("reachable") or refused != previous.get("error"):
             self._write_status()
-        self._fault(None)
+        self._fault(f"the cluster DNS is not in sync: {refused}" if refused else None)
 
     def _record_failure(self, message: str, started: float) -> None:
         self.log.error("dns_sync_failed", reason=message)
