@@ -13,12 +13,13 @@ from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from pvc_api.keys import KeyRing
 from pvc_api.openapi import PluginRoute, docs_page, document
 from pvc_api.registry import Endpoint, Registry, ResponseCache
 from pvc_api.tasks import Tasks
+from pvc_core import limits
 from pvc_core.client import Cluster
 from pvc_core.errors import InvalidRequest, PvcError
 from pvc_core.log import get_logger
@@ -110,6 +111,7 @@ def create_app(
     """The API's Flask app. ``loaded_plugins``: what pvcapid itself loaded (name -> version, hooks, routes)."""
     app = Flask("pvc_api")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = limits.MAX_BODY_BYTES  # refused (413) before a byte of it is read
     tasks = Tasks()
     metrics = Metrics(plugin_gauges)
     log = get_logger(component="api")
@@ -134,6 +136,12 @@ def create_app(
         if response.status_code >= 400:
             metrics.errors.labels(status=str(response.status_code)).inc()
         return response
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> Response:
+        size = request.content_length
+        said = f"{size} bytes" if size is not None else "too large"
+        return error(413, "too_large", f"the request body is {said}; at most {limits.MAX_BODY_BYTES}", "body")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

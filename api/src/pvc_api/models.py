@@ -105,15 +105,18 @@ class VmNetwork(Body):
     model: Literal["virtio", "e1000", "e1000e", "rtl8139"] = "virtio"
 
 
+TAGS = "at most 32 tags, each 1-64 letters, digits and _.:@+=/-"
+
+
 class VmDefine(Body):
-    xml: str = Field(description="libvirt domain XML")
+    xml: str = Field(description="libvirt domain XML, at most 256 KiB")
     target: str | None = None
     limit: list[str] = Field(default_factory=list)
     node_selector: Literal["mem", "memprov", "load", "vcpus", "vms"] | None = None
     autostart: bool = False
     migration_method: Literal["none", "live", "shutdown"] = "none"
     max_downtime: int = Field(300, ge=1)
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description=TAGS)
     volumes: list[VmVolume] = Field(default_factory=list, description="Disks: volumes some node's plugins offer")
     networks: list[VmNetwork] = Field(default_factory=list, description="Interfaces: networks some node offers")
 
@@ -124,7 +127,7 @@ class VmAttach(Body):
 
 
 class VmModify(Wait):
-    xml: str
+    xml: str = Field(description="libvirt domain XML, at most 256 KiB")
     restart: bool = False
 
 
@@ -141,7 +144,7 @@ class VmRename(Body):
 
 
 class VmTags(Body):
-    add: list[str] = Field(default_factory=list)
+    add: list[str] = Field(default_factory=list, description=f"Tags to add (the VM keeps {TAGS})")
     remove: list[str] = Field(default_factory=list)
 
 

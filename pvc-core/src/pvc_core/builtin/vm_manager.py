@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from xml.etree import ElementTree
 
-from pvc_core import hookimpl
+from pvc_core import hookimpl, limits
 from pvc_core.builtin.vm_settings import SECTION, VmSettings, vm_settings
 from pvc_core.config import ConfigSection
 from pvc_core.dispatch import WatchHandle
@@ -293,7 +293,7 @@ class VmManager:
         with self._lock:
             self._interfaces[record.uuid] = record.networks
         if problems:
-            reason = "; ".join(problems)
+            reason = limits.cut_reason("; ".join(problems))  # as stored: compared below
             log.warning("vm_hotplug_failed", reason=reason)
             self._update(record.uuid, lambda r: r.with_(failure_reason=reason) if r.failure_reason != reason else None)
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pvc_core import limits
 from pvc_core.errors import InvalidRequest, NotFound
 from pvc_core.vms import requests, store
 from pvc_core.vms.attachments import check_provided, complete, parse_network, parse_volume
@@ -107,9 +108,11 @@ class Vms:
 
         ``volumes`` (``pool/volume[:bus[:target]]`` or mappings) and ``networks`` (``NETWORK[,mac=M][,model=M]``
         or mappings) must be offered by some node's plugins; targets and MACs left out are filled in."""
+        limits.check_xml(xml)
         domain = parse_domain(xml)
         check_vm_name(domain.name)
-        limit, tags = tuple(limit), tuple(dict.fromkeys(tags))
+        limit, tags = tuple(limit), limits.check_tags(tags)
+        limits.check_count(limit, limits.MAX_NODE_LIMIT, "limit", "nodes in the node limit")
         views = self.cluster.nodes()  # read once: names, offers and capacities all come from it
         self._check_nodes([*limit, *([target] if target else [])], views)
         requests.check_meta(selector, migration_method, max_downtime_ms)
@@ -139,6 +142,9 @@ class Vms:
     def _attachments(
         self, volumes: Iterable[VolumeSpec], networks: Iterable[NetworkSpec]
     ) -> tuple[tuple[VmVolume, ...], tuple[VmNetwork, ...]]:
+        volumes, networks = list(volumes), list(networks)
+        limits.check_count(volumes, limits.MAX_ATTACHMENTS, "volumes", "volumes")
+        limits.check_count(networks, limits.MAX_ATTACHMENTS, "networks", "network interfaces")
         parsed_volumes = [parse_volume(v, f"volumes[{i}]") for i, v in enumerate(volumes)]
         parsed_networks = [parse_network(n, f"networks[{i}]") for i, n in enumerate(networks)]
         return complete(parsed_volumes, parsed_networks)
@@ -164,6 +170,7 @@ class Vms:
 
     def modify(self, name: str, xml: str, restart: bool = False) -> VmRecord:
         """Replace the domain XML (same UUID and name: use rename for the name); ``restart`` applies it."""
+        limits.check_xml(xml)
         uuid = store.resolve(self.zk, name)
         domain = parse_domain(xml)
         current = store.read(self.zk, uuid)[0]
@@ -190,6 +197,7 @@ class Vms:
         requests.check_meta(selector, migration_method, max_downtime_ms)
         if limit is not None:
             limit = tuple(limit)
+            limits.check_count(limit, limits.MAX_NODE_LIMIT, "limit", "nodes in the node limit")
             self._check_nodes(limit)
 
         def change(r: VmRecord) -> VmRecord:
@@ -221,11 +229,11 @@ class Vms:
         return store.remove(self.zk, uuid)
 
     def tag(self, name: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> VmRecord:
-        adding, removing = tuple(add), set(remove)
+        adding, removing = limits.check_tags(add, "add"), set(remove)
 
         def change(r: VmRecord) -> VmRecord:
             tags = [t for t in r.tags if t not in removing]
-            return r.with_(tags=tuple(dict.fromkeys([*tags, *adding])))
+            return r.with_(tags=limits.check_tags([*tags, *adding]))
 
         return store.update(self.zk, store.resolve(self.zk, name), change)
 

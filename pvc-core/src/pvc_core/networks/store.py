@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from pvc_core import limits
 from pvc_core.errors import NotFound
 from pvc_core.roles.network import Network
 from pvc_core.zk import paths
@@ -97,8 +98,10 @@ def _bump(zk: ZkSession, transaction: TransactionRequest) -> None:
 
 def save(zk: ZkSession, transaction: TransactionRequest, network: Network, create: bool) -> None:
     """Store ``network`` (new when ``create``) in ``transaction`` (the primary's), and commit it."""
-    zk.ensure(NETWORKS)
     data = encode(network.to_dict())
+    what = f"network {network.vni} (with its reservations and ACLs)"
+    limits.check_bytes(len(data), limits.MAX_NETWORK_BYTES, "network", what)
+    zk.ensure(NETWORKS)
     if create:
         transaction.create(network_path(network.vni), data)
     else:

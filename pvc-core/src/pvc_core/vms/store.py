@@ -15,7 +15,8 @@ from typing import Any
 
 from kazoo.exceptions import NoNodeError
 
-from pvc_core.errors import AlreadyExists, NotFound
+from pvc_core import limits
+from pvc_core.errors import AlreadyExists, InvalidRequest, NotFound
 from pvc_core.vms.model import VmRecord
 from pvc_core.zk import paths
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
@@ -104,7 +105,22 @@ def _bucket(zk: ZkSession, uuid: str) -> tuple[dict[str, Any], int]:
 
 
 def _write_bucket(transaction: Any, uuid: str, bucket: dict[str, Any], version: int) -> None:
-    transaction.set_data(paths.summary_bucket(uuid), encode(bucket), version=version)
+    data = encode(bucket)
+    if len(data) > limits.MAX_BUCKET_BYTES:  # ZooKeeper would drop the connection, and the bucket's VMs stick
+        raise InvalidRequest(
+            f"VM {uuid}'s summary bucket would be {len(data)} bytes; at most {limits.MAX_BUCKET_BYTES} "
+            "(the VMs sharing it have too much in their records: fewer tags, node limits, attachments)"
+        )
+    transaction.set_data(paths.summary_bucket(uuid), data, version=version)
+
+
+def _record_data(record: VmRecord) -> bytes:
+    """The record, encoded, once it is within :data:`limits.MAX_RECORD_BYTES` (its failure reason cut)."""
+    if len(record.failure_reason) > limits.MAX_REASON_LENGTH:
+        record = record.with_(failure_reason=limits.cut_reason(record.failure_reason))
+    data = encode(record.to_dict())
+    limits.check_bytes(len(data), limits.MAX_RECORD_BYTES, "record", f"VM {record.name}'s record")
+    return data
 
 
 def create(zk: ZkSession, record: VmRecord, xml: str) -> None:
@@ -117,10 +133,12 @@ def create(zk: ZkSession, record: VmRecord, xml: str) -> None:
         zk.ensure(paths.placement(record.node))
     now = time.time()
     record = record.with_(created_at=now, updated_at=now)
+    data = _record_data(record)
+    limits.check_xml(xml)
     bucket, bucket_version = _bucket(zk, record.uuid)
-    bucket[record.uuid] = record.to_dict()
+    bucket[record.uuid] = decode(data)
     transaction = zk.transaction()
-    transaction.create(paths.domain(record.uuid), encode(record.to_dict()))
+    transaction.create(paths.domain(record.uuid), data)
     _write_bucket(transaction, record.uuid, bucket, bucket_version)
     transaction.create(paths.domain_xml(record.uuid), xml.encode())
     transaction.create(paths.domain_name(record.name), record.uuid.encode())
@@ -158,10 +176,13 @@ def update(
         if new is None or (new == record and xml is None):
             return record
         new = new.with_(updated_at=time.time(), revision=record.revision + (1 if bump else 0))
+        data = _record_data(new)
+        if xml is not None:
+            limits.check_xml(xml)
         bucket, bucket_version = _bucket(zk, uuid)
-        bucket[uuid] = new.to_dict()
+        bucket[uuid] = decode(data)
         transaction = transaction_factory() if transaction_factory is not None else zk.transaction()
-        transaction.set_data(paths.domain(uuid), encode(new.to_dict()), version=version)
+        transaction.set_data(paths.domain(uuid), data, version=version)
         _write_bucket(transaction, uuid, bucket, bucket_version)
         if xml is not None:
             transaction.set_data(paths.domain_xml(uuid), xml.encode())
