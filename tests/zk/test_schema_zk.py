@@ -68,8 +68,9 @@ def test_a_v1_tree_is_migrated_to_v2(bare_hosts: str) -> None:
     with Cluster.connect(bare_hosts) as cluster:
         write_v1_tree(cluster.zk)
         applied = schema.migrate(cluster.zk, schema.CORE_SCHEMA)
-        assert [m.to_version for m in applied] == [2, 3, 4]
-        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 4
+        assert [m.to_version for m in applied] == [2, 3, 4, 5]
+        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 5
+        assert cluster.zk.exists(paths.API_KEYS) is not None and cluster.zk.exists(paths.AUDIT) is not None
         hv1 = json.loads(cluster.zk.get(paths.node("hv1"))[0])  # type: ignore[index]
         assert hv1["daemon_state"] == "run"
         assert hv1["resources"] == {"cpus": 8, "memory_total_mib": 32000, "memory_free_mib": 20000, "load": 0.5}
@@ -84,15 +85,15 @@ def test_a_starting_pvcd_migrates_a_v1_cluster_and_runs(bare_hosts: str, nodes: 
         write_v1_tree(cluster.zk)
         nodes.start("hv1", bare_hosts, ["hv1", "hv2"])
         wait_until(lambda: cluster.node("hv1").daemon_state == "run" and cluster.node("hv1").alive, what="hv1 to run")
-        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 4
+        assert schema.read_version(cluster.zk, schema.CORE_SCHEMA) == 5
         assert cluster.node("hv2").record.resources["cpus"] == 8  # the stopped node's data survived
 
 
 def test_pvcd_refuses_a_cluster_newer_than_itself(cluster: Cluster, zk_hosts: str, nodes: Nodes) -> None:
-    cluster.zk.set(paths.SCHEMA_VERSION, b"5")
+    cluster.zk.set(paths.SCHEMA_VERSION, b"6")
     node = nodes.start("hv1", zk_hosts)
     assert node.process is not None and node.process.wait(30) == 1
-    assert "schema is version 5, newer than this software's 4; upgrade this node's PVC packages" in node.log()
+    assert "schema is version 6, newer than this software's 5; upgrade this node's PVC packages" in node.log()
 
 
 def test_pvcd_refuses_an_uninitialised_cluster(bare_hosts: str, nodes: Nodes) -> None:

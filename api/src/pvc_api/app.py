@@ -15,12 +15,14 @@ from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from pvc_api.keys import KeyRing
+from pvc_api.keys import KeyRing, SignInLimiter
 from pvc_api.openapi import PluginRoute, docs_page, document
 from pvc_api.registry import Endpoint, Registry, ResponseCache
 from pvc_api.tasks import Tasks
 from pvc_core import limits
+from pvc_core.apikeys import READING, allowed
 from pvc_core.client import Cluster
+from pvc_core.client.audit import AuditLog
 from pvc_core.errors import InvalidRequest, PvcError
 from pvc_core.log import get_logger
 from pvc_core.metrics import Gauge as PluginGauge
@@ -107,8 +109,10 @@ def create_app(
     extra_blueprints: Sequence[Any] = (),
     loaded_plugins: dict[str, dict[str, Any]] | None = None,
     plugin_gauges: Callable[[], list[PluginGauge]] | None = None,
+    audit_log: AuditLog | None = None,
 ) -> Flask:
-    """The API's Flask app. ``loaded_plugins``: what pvcapid itself loaded (name -> version, hooks, routes)."""
+    """The API's Flask app. ``loaded_plugins``: what pvcapid itself loaded (name -> version, hooks, routes);
+    ``audit_log``: where every mutating request is recorded (none: not recorded)."""
     app = Flask("pvc_api")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = limits.MAX_BODY_BYTES  # refused (413) before a byte of it is read
@@ -135,6 +139,7 @@ def create_app(
         metrics.latency.labels(endpoint=endpoint, method=request.method).observe(time.perf_counter() - g.started)
         if response.status_code >= 400:
             metrics.errors.labels(status=str(response.status_code)).inc()
+        audited(response)
         return response
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -160,30 +165,67 @@ def create_app(
     def prometheus() -> Response:
         return Response(metrics.render(cluster), mimetype=CONTENT_TYPE_LATEST)
 
-    def authorised() -> str | None:
-        return keys.who(request.headers.get("X-Api-Key"))
+    limiter = SignInLimiter()
+
+    def gate() -> Response | None:
+        """None when the request's key may make it; else the answer: 401, 403, or 429 for an address
+        that failed to sign in too often."""
+        source = request.remote_addr or "-"
+        presented = request.headers.get("X-Api-Key")
+        wait = limiter.wait(source) if presented else 0.0
+        if wait > 0:
+            return error(429, "too_many_attempts", f"too many failed sign-ins from {source}; try again in {wait:.0f}s")
+        identity = keys.who(presented)
+        if identity is None:
+            if presented:
+                limiter.failed(source)
+            return error(*UNAUTHORISED)
+        g.key_name, g.key_role = identity.name, identity.role
+        relative = request.path[len(PREFIX) :] or "/"
+        if not allowed(identity.role, request.method, relative):
+            return error(
+                403,
+                "forbidden",
+                f"API key '{identity.name}' (role {identity.role}) may not {request.method} {request.path}",
+            )
+        return None
+
+    def audited(response: Response) -> None:
+        if audit_log is None or request.method in READING or not request.path.startswith(PREFIX):
+            return
+        entry = {
+            "at": time.time(),
+            "key": g.get("key_name"),
+            "role": g.get("key_role"),
+            "source": request.remote_addr,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "request_id": g.get("request_id", ""),
+        }
+        try:
+            audit_log.append(entry)
+        except Exception:
+            log.exception("audit_not_written", request_id=entry["request_id"], path=request.path)
 
     for endpoint in registry.endpoints:
         app.add_url_rule(
             PREFIX + endpoint.path if endpoint.path != "/" else PREFIX,
             endpoint=f"{endpoint.method} {endpoint.path}",
-            view_func=_view(endpoint, cluster, tasks, authorised),
+            view_func=_view(endpoint, cluster, tasks, gate),
             methods=[endpoint.method],
             strict_slashes=False,
         )
     for blueprint in extra_blueprints:
-
-        def require_key() -> Response | None:
-            return None if authorised() is not None else error(*UNAUTHORISED)
-
-        blueprint.before_request(require_key)
+        blueprint.before_request(gate)
         app.register_blueprint(blueprint, url_prefix=f"{PREFIX}/plugins/{blueprint.name}")
     spec = document(registry, plugin_routes(app, [blueprint.name for blueprint in extra_blueprints]))
 
     @app.get(PREFIX + "/openapi.json")
     def openapi() -> Response:
-        if authorised() is None:
-            return error(*UNAUTHORISED)
+        refused = gate()
+        if refused is not None:
+            return refused
         return jsonify(spec)
 
     @app.get(PREFIX + "/docs")
@@ -192,8 +234,9 @@ def create_app(
 
     @app.get(PREFIX + "/tasks/<task_id>")
     def task(task_id: str) -> Response:
-        if authorised() is None:
-            return error(*UNAUTHORISED)
+        refused = gate()
+        if refused is not None:
+            return refused
         found = tasks.get(task_id)
         if found is None:
             return error(404, "not_found", f"no task {task_id}")
@@ -230,10 +273,12 @@ def _parse(model: type[BaseModel] | None, data: Any, where: str) -> BaseModel | 
         raise InvalidRequest(f"{field}: {first['msg']}" if field else first["msg"], field) from exc
 
 
-def _view(endpoint: Endpoint, cluster: Cluster, tasks: Tasks, authorised: Callable[[], str | None]) -> Any:
+def _view(endpoint: Endpoint, cluster: Cluster, tasks: Tasks, gate: Callable[[], Response | None]) -> Any:
     def view(**path: str) -> Response:
-        if not endpoint.public and authorised() is None:
-            return error(*UNAUTHORISED)
+        if not endpoint.public:
+            refused = gate()
+            if refused is not None:
+                return refused
         try:
             query = _parse(endpoint.query, request.args.to_dict(), "query")
             body = None

@@ -8,7 +8,7 @@ must be the section of a plugin the file enables, validated against the model th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +25,7 @@ class Strict(BaseModel):
 class ApiKey(Strict):
     name: str = Field(description="Who holds the key (shown in logs, never the key).")
     hash: str = Field(description="pbkdf2_sha256$ITERATIONS$SALT$DIGEST, from 'pvcapid hash-key'.")
+    role: Literal["read", "operator", "admin"] = Field("admin", description="What the key may do (pvc_core.apikeys).")
 
 
 class Tls(Strict):

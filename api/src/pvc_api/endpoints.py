@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, g
 
 from pvc_api import models as m
 from pvc_api.registry import Registry, ResponseCache
@@ -48,6 +48,48 @@ def maintenance(cluster: Cluster, body: m.Maintenance) -> dict[str, Any]:
 def clear_fault(cluster: Cluster, node: str) -> dict[str, Any]:
     cluster.clear_fault(node)
     return {"cleared": node}
+
+
+@route(
+    "GET",
+    "/cluster/audit",
+    "The last mutating requests the API answered",
+    "cluster",
+    query=m.AuditQuery,
+    response=[m.AuditEntry],
+)
+def audit(cluster: Cluster, query: m.AuditQuery) -> list[dict[str, Any]]:
+    return cluster.audit.read(query.lines)
+
+
+# -- API keys (admin keys only) -----------------------------------------------------------------------------
+
+
+@route("GET", "/api-keys", "API keys: name, role, when and by whom (never the key)", "keys", response=[m.ApiKey])
+def api_keys(cluster: Cluster) -> list[dict[str, Any]]:
+    return [k.to_dict() for k in cluster.api_keys.list()]
+
+
+@route(
+    "POST",
+    "/api-keys",
+    "Make an API key (shown once)",
+    "keys",
+    body=m.ApiKeyAdd,
+    response=m.ApiKeyMade,
+    status=201,
+    errors=(400, 409),
+)
+def api_key_add(cluster: Cluster, body: m.ApiKeyAdd) -> dict[str, Any]:
+    key = cluster.api_keys.add(body.name, body.role, by=str(g.get("key_name") or ""))
+    made = next(k for k in cluster.api_keys.list() if k.name == body.name)
+    return {**made.to_dict(), "key": key}
+
+
+@route("DELETE", "/api-keys/<name>", "Remove an API key made with POST /api-keys", "keys", response={"type": "object"})
+def api_key_remove(cluster: Cluster, name: str) -> dict[str, Any]:
+    cluster.api_keys.remove(name)
+    return {"removed": name}
 
 
 # -- nodes ------------------------------------------------------------------------------------------------

@@ -200,3 +200,36 @@ class PluginCallResult(BaseModel):
 
 class PluginDataQuery(Body):
     key: str = Field("", description="List the keys under this one; empty for the plugin's top-level keys.")
+
+
+class ApiKeyAdd(Body):
+    name: str = Field(description="Who holds the key: lower-case letters, digits, '.', '_', '-' (1-63)")
+    role: Literal["read", "operator", "admin"] = Field(
+        description="read: GET only; operator: also VM and node actions; admin: everything, keys included"
+    )
+
+
+class ApiKey(BaseModel):
+    name: str
+    role: str
+    created_at: float
+    created_by: str
+
+
+class ApiKeyMade(ApiKey):
+    key: str = Field(description="The key itself: shown this once, only its hash is kept")
+
+
+class AuditQuery(Body):
+    lines: int = Field(50, ge=1, le=10000)
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    at: float
+    key: str | None = Field(description="The key's name (null: no valid key was presented)")
+    source: str | None
+    method: str
+    path: str
+    status: int
+    request_id: str

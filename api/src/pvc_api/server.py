@@ -52,7 +52,7 @@ def build_app(loaded: Loaded) -> Any:
     zk = ZkSession(config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout)
     zk.start()
     cluster = Cluster(zk)
-    keys = KeyRing({key.name: key.hash for key in config.keys})
+    keys = KeyRing({key.name: (key.hash, key.role) for key in config.keys}, stored=cluster.api_keys.hashes)
     context = ApiContext(cluster=cluster, sections=loaded.sections, log=get_logger(component="api"))
     contributed = Hooks(loaded.plugins.pm).api_blueprints(context)
     blueprints = [bp for _, found in contributed for bp in found]
@@ -65,7 +65,9 @@ def build_app(loaded: Loaded) -> Any:
         if info.name in config.plugins.enable
     }
     hooks = Hooks(loaded.plugins.pm)
-    return create_app(cluster, keys, api, blueprints, loaded_plugins, lambda: hooks.api_metrics(context))
+    return create_app(
+        cluster, keys, api, blueprints, loaded_plugins, lambda: hooks.api_metrics(context), audit_log=cluster.audit
+    )
 
 
 class Server(BaseApplication):  # type: ignore[misc]

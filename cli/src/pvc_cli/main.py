@@ -23,6 +23,7 @@ from pvc_cli.logs import configure_cli_logging
 CLI_GROUP = "pvc.cli"
 
 BUILTIN_COMMANDS: dict[str, str] = {
+    "api": "pvc_cli.commands.api:api",
     "cluster": "pvc_cli.commands.cluster:cluster",
     "connection": "pvc_cli.commands.connection:connection",
     "network": "pvc_cli.commands.network:network",

@@ -16,6 +16,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pvc_core.client.api_keys import ApiKeyInfo, check_role
+from pvc_core.client.api_keys import check_name as check_key_name
 from pvc_core.client.cluster import ClusterStatus, NodeView, wait_for
 from pvc_core.client.plugin_calls import request
 from pvc_core.client.plugin_data import check_key, check_plugin, encode_value
@@ -134,11 +136,58 @@ class RemoteCluster:
     def plugin_data(self, plugin: str) -> RemotePluginData:
         return RemotePluginData(self, plugin)
 
+    @property
+    def api_keys(self) -> RemoteApiKeys:
+        return RemoteApiKeys(self)
+
+    @property
+    def audit(self) -> RemoteAudit:
+        return RemoteAudit(self)
+
     def plugin_call(self, plugin: str, action: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
         request(plugin, action, args)  # a bad name or arguments that are not JSON: refused before it is sent
         body = {"args": args or {}, "timeout": timeout}
         path = f"/plugin-calls/{_q(plugin)}/{_q(action)}"
         return self.call("POST", path, body, timeout=timeout + self.timeout)["result"]
+
+
+class RemoteApiKeys:
+    """The API keys through ``/api-keys`` (an admin key's)."""
+
+    def __init__(self, cluster: RemoteCluster) -> None:
+        self.cluster = cluster
+
+    def list(self) -> list[ApiKeyInfo]:
+        return [ApiKeyInfo(**k) for k in self.cluster.call("GET", "/api-keys")]
+
+    def add(self, name: str, role: str, by: str = "") -> str:
+        check_key_name(name)
+        check_role(role)
+        return str(self.cluster.call("POST", "/api-keys", {"name": name, "role": role})["key"])
+
+    def remove(self, name: str) -> None:
+        check_key_name(name)
+        self.cluster.call("DELETE", f"/api-keys/{_q(name)}")
+
+
+class RemoteAudit:
+    """The audit log through ``/cluster/audit``."""
+
+    def __init__(self, cluster: RemoteCluster) -> None:
+        self.cluster = cluster
+
+    def read(self, lines: int = 50) -> list[dict[str, Any]]:
+        return list(self.cluster.call("GET", "/cluster/audit", query={"lines": lines}))
+
+    def follow(self, interval: float = 1.0) -> Iterator[dict[str, Any]]:
+        seen = {(e.get("request_id"), e.get("at")) for e in self.read(200)}
+        while True:
+            time.sleep(interval)
+            for entry in self.read(200):
+                mark = (entry.get("request_id"), entry.get("at"))
+                if mark not in seen:
+                    seen.add(mark)
+                    yield entry
 
 
 class RemotePluginData:

@@ -80,3 +80,38 @@ def fault_clear(obj: CliContext, node: str) -> None:
     with obj.cluster() as client:
         client.clear_fault(node)
     click.echo(f"fault about {node} cleared")
+
+
+def _audit_line(entry: dict) -> str:  # type: ignore[type-arg]
+    import time as _time
+
+    when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(float(entry.get("at", 0))))
+    who = entry.get("key") or "(no valid key)"
+    return (
+        f"{when}  {who:<16} {entry.get('source') or '-':<15} {entry.get('method'):<6} {entry.get('path')}  "
+        f"{entry.get('status')}  {entry.get('request_id')}"
+    )
+
+
+@cluster.command()
+@click.option("-n", "--lines", type=click.IntRange(1, 10000), default=50, show_default=True, help="How many entries.")
+@click.option("-f", "--follow", is_flag=True, help="Then print new entries as they come (Ctrl-C to stop).")
+@format_option
+@click.pass_obj
+def audit(obj: CliContext, lines: int, follow: bool, output_format: str) -> None:
+    """The API's audit log: every mutating request (when, which key, from where, what, the outcome)."""
+    import json
+
+    with obj.cluster() as client:
+        entries = client.audit.read(lines)
+        if output_format == "json" and not follow:
+            click.echo(json.dumps(entries, indent=2))
+            return
+        for entry in entries:
+            click.echo(json.dumps(entry) if output_format == "json" else _audit_line(entry))
+        if follow:
+            try:
+                for entry in client.audit.follow():
+                    click.echo(json.dumps(entry) if output_format == "json" else _audit_line(entry), nl=True)
+            except KeyboardInterrupt:
+                return

@@ -15,6 +15,8 @@ from pvc_core.errors import InvalidRequest, NotFound, SchemaError
 from pvc_core.ha.decisions import primary_cannot_fence_itself
 
 if TYPE_CHECKING:
+    from pvc_core.client.api_keys import ApiKeys
+    from pvc_core.client.audit import AuditLog
     from pvc_core.client.plugin_data import PluginData
     from pvc_core.client.vms import Vms
     from pvc_core.roles.network import Network
@@ -294,6 +296,20 @@ class Cluster:
         from pvc_core.networks import store
 
         return store.read_all(self.zk)
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        """The API keys every pvcapid accepts (``pvc api key ...``): add, list, remove."""
+        from pvc_core.client.api_keys import ApiKeys
+
+        return ApiKeys(self.zk)
+
+    @property
+    def audit(self) -> AuditLog:
+        """The API's audit log (``pvc cluster audit``): read, follow."""
+        from pvc_core.client.audit import AuditLog
+
+        return AuditLog(self.zk)
 
     def plugin_data(self, plugin: str) -> PluginData:
         """The data of ``plugin`` under ``/plugins/<plugin>``: JSON values by relative key."""

@@ -12,11 +12,38 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pvc_core.client.api_keys import ApiKeyInfo
     from pvc_core.client.cluster import ClusterStatus, NodeView
     from pvc_core.client.vms import NetworkSpec, VolumeSpec
     from pvc_core.vms.model import VmRecord
 
 Progress = Callable[[str], None]
+
+
+class ApiKeysClient(Protocol):
+    """The API keys every pvcapid accepts (``pvc api key ...``; over the API, an admin key's)."""
+
+    def list(self) -> list[ApiKeyInfo]:
+        """Name, role, when and by whom: never the key nor its hash."""
+        ...
+
+    def add(self, name: str, role: str, by: str = "") -> str:
+        """Make a key; return it (shown once: only its hash is kept)."""
+        ...
+
+    def remove(self, name: str) -> None: ...
+
+
+class AuditClient(Protocol):
+    """The API's audit log (``pvc cluster audit``)."""
+
+    def read(self, lines: int = 50) -> list[dict[str, Any]]:
+        """The last ``lines`` entries, oldest first."""
+        ...
+
+    def follow(self, interval: float = 1.0) -> Iterator[dict[str, Any]]:
+        """Every entry from now on, as it comes."""
+        ...
 
 
 class PluginDataClient(Protocol):
@@ -149,6 +176,12 @@ class ClusterClient(Protocol):
     def set_maintenance(self, on: bool) -> None: ...
 
     def plugins_by_node(self) -> dict[str, dict[str, Any]]: ...
+
+    @property
+    def api_keys(self) -> ApiKeysClient: ...
+
+    @property
+    def audit(self) -> AuditClient: ...
 
     def plugin_data(self, plugin: str) -> PluginDataClient:
         """The data of ``plugin`` (its name: the ``pvc.plugins`` entry point), under ``/plugins/<plugin>``."""

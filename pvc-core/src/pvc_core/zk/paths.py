@@ -91,3 +91,11 @@ def domain_name(name: str) -> str:
 def placement(node: str, uuid: str | None = None) -> str:
     """Node -> its VMs index: the children of ``/placement/NODE`` are the UUIDs of the VMs it owns."""
     return f"{PLACEMENT}/{node}" if uuid is None else f"{PLACEMENT}/{node}/{uuid}"
+
+
+API_KEYS = "/api_keys"  # the API keys pvcapid accepts besides its config's: name -> hash, role (schema v5)
+AUDIT = "/audit"  # the API's audit log: chunks of entries, oldest removed past a bound (schema v5)
+
+
+def api_key(name: str) -> str:
+    return f"{API_KEYS}/{name}"

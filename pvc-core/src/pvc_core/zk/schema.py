@@ -189,9 +189,15 @@ def _v3_to_v4(zk: ZkSession) -> None:
     zk.ensure(paths.PLUGIN_CALLS)
 
 
+def _v4_to_v5(zk: ZkSession) -> None:
+    """v5 adds the API keys made with ``pvc api key add`` and the API's audit log."""
+    zk.ensure(paths.API_KEYS)
+    zk.ensure(paths.AUDIT)
+
+
 CORE_SCHEMA = Schema(
     owner=CORE_OWNER,
-    version=4,
+    version=5,
     paths=(
         paths.CONFIG,
         paths.NODES,
@@ -207,11 +213,14 @@ CORE_SCHEMA = Schema(
         paths.PLUGIN_CALLS,
         paths.COORDINATORS,
         paths.PLUGINS,
+        paths.API_KEYS,
+        paths.AUDIT,
     ),
     migrations=(
         Migration(2, "one JSON summary znode per node; liveness and coordinator trees", _v1_to_v2),
         Migration(3, "VM name index and per-node placement index", _v2_to_v3),
         Migration(4, "plugin calls", _v3_to_v4),
+        Migration(5, "API keys and the audit log", _v4_to_v5),
     ),
 )
 
