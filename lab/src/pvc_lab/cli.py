@@ -23,6 +23,14 @@ def _lab(state_dir: str | None) -> Any:
     return Lab(LabSettings.from_env(Path(state_dir) if state_dir else None))
 
 
+def _saved_lab(state_dir: str | None) -> Any:
+    """The lab as ``up`` made it (its manifest: prefix, subnet, ports), else as the environment says."""
+    from pvc_lab.power import lab_from
+
+    found = _lab(state_dir)
+    return lab_from(found.state) if found.manifest.exists() else found
+
+
 state_option = click.option(
     "--state-dir", envvar="PVC_LAB_DIR", default=None, help="Where the lab keeps its files (default /var/lib/pvc-lab)."
 )
@@ -95,3 +103,55 @@ def down(state_dir: str | None) -> None:
         raise
     except OUTSIDE_FAILURES as exc:
         raise LabError(f"lab down failed: {exc}") from exc
+
+
+@lab.group()
+def fault() -> None:
+    """Cause a real fault in the lab (each prints what it did and what to watch)."""
+
+
+def _fault_command(name: str, help_text: str) -> None:
+    @fault.command(name, help=help_text)
+    @state_option
+    @click.argument("node")
+    def command(state_dir: str | None, node: str) -> None:
+        from pvc_core.errors import PvcError
+        from pvc_lab.errors import LabError
+        from pvc_lab.faults import node_fault
+
+        try:
+            click.echo(node_fault(_saved_lab(state_dir), name, node))
+        except PvcError:
+            raise
+        except OUTSIDE_FAILURES as exc:
+            raise LabError(f"lab fault {name} {node} failed: {exc}") from exc
+
+
+for _name, _help in (
+    ("power-off", "Cut NODE's power through its BMC (every process in its namespace dies, its link goes down)."),
+    ("power-on", "Power NODE on through its BMC (its daemons and pvcd start again)."),
+    ("kill", "SIGKILL NODE's pvcd (its guests keep running)."),
+    ("pause", "SIGSTOP NODE's pvcd (a hung daemon)."),
+    ("resume", "SIGCONT NODE's pvcd."),
+    ("partition", "Cut NODE off the cluster network (nftables drops all on its eth0)."),
+    ("heal", "Undo partition."),
+):
+    _fault_command(_name, _help)
+
+
+@fault.command("zookeeper")
+@state_option
+@click.argument("action", type=click.Choice(["stop", "start"]))
+@click.argument("member", type=int)
+def fault_zookeeper(state_dir: str | None, action: str, member: int) -> None:
+    """Kill (stop) or start ZooKeeper member MEMBER (1, 2 or 3)."""
+    from pvc_core.errors import PvcError
+    from pvc_lab.errors import LabError
+    from pvc_lab.faults import zookeeper_fault
+
+    try:
+        click.echo(zookeeper_fault(_saved_lab(state_dir), action, member))
+    except PvcError:
+        raise
+    except OUTSIDE_FAILURES as exc:
+        raise LabError(f"lab fault zookeeper {action} {member} failed: {exc}") from exc

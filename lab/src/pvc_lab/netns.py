@@ -20,6 +20,15 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.C
     return result
 
 
+def run_nft(rules: str, netns: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Load ``rules`` (nft's syntax) in one transaction inside namespace ``netns``."""
+    command = ["ip", "netns", "exec", netns, "nft", "-f", "-"]
+    result = subprocess.run(command, input=rules, capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise NetnsError(f"nft in {netns} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return result
+
+
 def list_netns() -> list[str]:
     result = ip("netns", "list", check=False)
     return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
