@@ -55,6 +55,8 @@ class FenceService:
             on_fence_failure=config.on_fence_failure,
             self_fence_interval=config.self_fence_interval,
             max_dead_fraction=config.max_dead_fraction,
+            fence_retry_interval=config.fence_retry_interval,
+            fence_retry_max_interval=config.fence_retry_max_interval,
         )
         self.monitor = FenceMonitor(self.settings, host.node)
         self.log = get_logger(node=host.node, plugin=PLUGIN)

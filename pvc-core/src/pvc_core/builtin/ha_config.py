@@ -26,6 +26,10 @@ class HaConfig(BaseModel):
         None, gt=0, description="Off unless set: seconds cut off before a node stops its VMs."
     )
     max_dead_fraction: float = Field(0.5, gt=0, le=1, description="Fence nobody when this share of nodes looks dead.")
+    fence_retry_interval: float = Field(
+        10.0, gt=0, description="After a failed fence, try again this long later (then twice as long each time)."
+    )
+    fence_retry_max_interval: float = Field(300.0, gt=0, description="The longest wait between those tries.")
 
     @model_validator(mode="after")
     def _policy_needs_self_fence(self) -> HaConfig:

@@ -14,7 +14,10 @@ Rules:
 * No fencing in maintenance mode, and none when half or more of the nodes look dead at once: that is a
   network problem, and fencing would make it worse.
 * Fence = power off, confirmed by reading the power state. Only after a confirmed fence are the node's
-  VMs started elsewhere. A failed fence starts nothing by default and raises a fault; with the policy
+  VMs started elsewhere. A failed fence starts nothing by default and raises a fault, and is tried again
+  while the node stays dead, after ``fence_retry_interval`` seconds and then twice as long each time (up
+  to ``fence_retry_max_interval``): once its BMC answers, the node is fenced and its VMs come back by
+  themselves. With the policy
   ``recover-after-self-fence`` (only valid when self-fence is enabled), the VMs are recovered once the
   node has surely stopped them itself: ``self_fence_interval`` plus ``dead_grace`` after it was lost.
 * A fenced node stays fenced until an operator makes it ready; its VMs never restart there on their own.
@@ -37,6 +40,8 @@ class HaSettings:
     on_fence_failure: FencePolicy = "wait"
     self_fence_interval: float | None = None  # None: self-fence disabled (the default, like the original PVC)
     max_dead_fraction: float = 0.5  # this share of the nodes (or more) looking dead at once: fence nobody
+    fence_retry_interval: float = 10.0  # after a failed fence (its retries spent), the next try; then doubling
+    fence_retry_max_interval: float = 300.0
 
 
 class Watch(enum.StrEnum):
@@ -97,6 +102,9 @@ class NodeTrack:
     lost_at: float | None = None
     attempts: int = 0
     faulted: bool = False
+    retries_left: int = 0  # immediate retries left in this round of fencing
+    next_round: float | None = None  # when a failed fence is tried again
+    round_interval: float = 0.0  # the wait before that
 
 
 def primary_cannot_fence_itself(name: str) -> str:
@@ -161,6 +169,7 @@ class FenceMonitor:
         if track.state in (Watch.FENCING, Watch.FENCED):
             return []
         track.state, track.attempts, track.lost_at = Watch.FENCING, 1, track.lost_at or now
+        track.retries_left = self.settings.fence_retries
         return [Fence(name, self.epoch, 1)]
 
     def fenced_node_ready(self, name: str) -> list[Action]:
@@ -196,14 +205,19 @@ class FenceMonitor:
             cleared: list[Action] = [ClearFault(node, epoch)] if track.faulted else []
             track.faulted = False
             return [*cleared, Recover(node, epoch, f"fenced: {reason}")]
-        if track.attempts <= self.settings.fence_retries:
+        if track.retries_left > 0:
+            track.retries_left -= 1
             track.attempts += 1
             return [Fence(node, epoch, track.attempts)]
         track.state, track.faulted = Watch.FAILED, True
         if self._policy_recovers():
             after = "its VMs start elsewhere once it has surely stopped them itself (self-fence)"
         else:
-            after = "its VMs were not started elsewhere"
+            settings = self.settings
+            wait = settings.fence_retry_interval if not track.round_interval else track.round_interval * 2
+            track.round_interval = min(wait, settings.fence_retry_max_interval)
+            track.next_round = now + track.round_interval
+            after = f"its VMs were not started elsewhere; trying again in {track.round_interval:g}s"
         message = f"fencing {node} failed after {track.attempts} attempts ({reason}); {after}"
         return [Fault(node, epoch, message), *self.tick(now)]
 
@@ -241,12 +255,19 @@ class FenceMonitor:
                     actions.append(ClearFault(name, epoch))
                     track.faulted = False
                 track.state, track.attempts = Watch.FENCING, 1
+                track.retries_left = self.settings.fence_retries
                 actions.append(Fence(name, epoch, 1))
             elif track.state == Watch.FAILED and self._may_recover_unfenced(now, track):
                 track.state = Watch.FENCED
                 actions.append(
                     Recover(name, epoch, "fence failed; recovered after the self-fence interval", confirmed=False)
                 )
+            elif track.state == Watch.FAILED and track.next_round is not None and now >= track.next_round:
+                if self.maintenance or too_many:
+                    continue  # held back like a first fence; tried again once that passes
+                track.state, track.next_round, track.retries_left = Watch.FENCING, None, 0
+                track.attempts += 1
+                actions.append(Fence(name, epoch, track.attempts))
         return actions
 
     def _policy_recovers(self) -> bool:
