@@ -41,7 +41,36 @@ def test_a_failed_fence_is_retried_then_raises_a_fault_and_recovers_nothing() ->
     assert monitor.fence_result(17.0, "hv3", 7, False, "BMC unreachable") == [Fence("hv3", 7, 2)]
     actions = monitor.fence_result(18.0, "hv3", 7, False, "BMC unreachable")
     assert [type(a) for a in actions] == [Fault]
-    assert monitor.tick(1000.0) == []
+    assert actions[0].message.endswith("its VMs were not started elsewhere; trying again in 10s")  # type: ignore[union-attr]
+    assert not [a for a in monitor.tick(27.9) if isinstance(a, Recover)]
+
+
+def test_a_failed_fence_is_tried_again_with_a_growing_wait_until_the_bmc_answers() -> None:
+    monitor = primary(HaSettings(fence_retries=0, fence_retry_interval=10.0, fence_retry_max_interval=25.0))
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.tick(16.0)
+    monitor.fence_result(17.0, "hv3", 7, False, "BMC refused the credentials")
+    assert monitor.tick(26.9) == []
+    assert monitor.tick(27.0) == [Fence("hv3", 7, 2)]
+    fault = monitor.fence_result(27.5, "hv3", 7, False, "BMC refused the credentials")
+    assert fault[0].message.endswith("trying again in 20s")  # type: ignore[union-attr]
+    assert monitor.tick(47.5) == [Fence("hv3", 7, 3)]
+    fault = monitor.fence_result(48.0, "hv3", 7, False, "BMC refused the credentials")
+    assert fault[0].message.endswith("trying again in 25s")  # type: ignore[union-attr]  # at most the max
+    assert monitor.tick(73.0) == [Fence("hv3", 7, 4)]
+    recovered = monitor.fence_result(74.0, "hv3", 7, True, "power off confirmed")  # the password was fixed
+    assert recovered == [ClearFault("hv3", 7), Recover("hv3", 7, "fenced: power off confirmed")]
+
+
+def test_retries_of_a_failed_fence_are_held_in_maintenance_mode() -> None:
+    monitor = primary(HaSettings(fence_retries=0))
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.tick(16.0)
+    monitor.fence_result(17.0, "hv3", 7, False, "BMC unreachable")
+    monitor.set_maintenance(True)
+    assert monitor.tick(60.0) == []
+    monitor.set_maintenance(False)
+    assert monitor.tick(61.0) == [Fence("hv3", 7, 2)]
 
 
 def test_a_result_for_an_old_epoch_is_ignored() -> None:
@@ -67,12 +96,20 @@ def test_no_fencing_during_the_takeover_grace() -> None:
     assert monitor.tick(106.0) == [Fence("hv3", 7, 1)]
 
 
-def test_no_fencing_when_half_or_more_of_the_nodes_look_dead() -> None:
+def test_no_fencing_when_half_or_more_of_the_nodes_look_dead_but_their_bmcs_are_asked() -> None:
     monitor = primary()
     monitor.liveness(10.0, {"hv1", "hv2"}, NODES)
     actions = monitor.tick(16.0)
-    assert not [a for a in actions if isinstance(a, Fence)]
+    fences = [a for a in actions if isinstance(a, Fence)]
+    assert fences and all(f.only_if_off for f in fences)  # asked, never powered off
     assert {a.node for a in actions if isinstance(a, Fault)} == {"hv3", "hv4", "hv5"}
+    assert monitor.fence_result(16.5, "hv3", 7, False, "its BMC says it is on") == []  # held, asked again later
+    assert monitor.fence_result(16.5, "hv4", 7, False, "its BMC says it is on") == []
+    off = monitor.fence_result(16.5, "hv5", 7, True, "its BMC says it is off")
+    assert off == [ClearFault("hv5", 7), Recover("hv5", 7, "fenced: its BMC says it is off")]
+    again = [a for a in monitor.tick(26.5) if isinstance(a, Fence)]
+    # hv5 is fenced now and no longer looks dead: 2 of 5 is under half, so the others are fenced as usual
+    assert {(a.node, a.only_if_off) for a in again} == {("hv3", False), ("hv4", False)}
 
 
 def test_no_fencing_in_maintenance_mode() -> None:
@@ -108,7 +145,7 @@ def test_a_fault_about_a_failed_node_counts_it_as_dead_for_the_half_rule() -> No
     monitor.fence_result(17.0, "hv3", 7, False, "BMC unreachable")  # hv3: failed, still looks dead
     monitor.liveness(20.0, NODES - {"hv3", "hv4", "hv5"}, NODES)
     actions = monitor.tick(26.0)
-    assert not [a for a in actions if isinstance(a, Fence)]  # 3 of 5 look dead: fence nobody
+    assert all(a.only_if_off for a in actions if isinstance(a, Fence))  # 3 of 5 look dead: power nobody off
 
 
 def test_the_primary_refuses_to_fence_itself_with_a_fault() -> None:

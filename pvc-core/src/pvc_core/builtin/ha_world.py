@@ -123,8 +123,12 @@ class ZooKeeperWorld:
             confirmed, reason = False, "no fencing driver is configured on the primary"
         else:
             try:
-                driver.power_off(action.node)
-                confirmed, reason = True, "power off confirmed"
+                if action.only_if_off:  # held back by the half rule: only ask, never power off
+                    state = driver.power_status(action.node)
+                    confirmed, reason = state == PowerState.OFF, f"its BMC says it is {state.value}"
+                else:
+                    driver.power_off(action.node)
+                    confirmed, reason = True, "power off confirmed"
             except PvcError as exc:
                 confirmed, reason = False, str(exc)
             if confirmed:
@@ -134,7 +138,8 @@ class ZooKeeperWorld:
                 if failures:
                     confirmed, reason = False, "power off confirmed, but " + "; ".join(failures)
         self.log.warning("fence_result", target=action.node, confirmed=confirmed, reason=reason)
-        self._count(action.node, confirmed)
+        if not action.only_if_off:  # asking a BMC is not a fence attempt
+            self._count(action.node, confirmed)
 
         self.host.post(f"fence result {action.node}", lambda: self.on_fence_result(action, confirmed, reason))
 

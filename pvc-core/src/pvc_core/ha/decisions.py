@@ -12,7 +12,9 @@ Rules:
   primary gives every absent node a full grace period from its takeover, and fences nothing during
   ``takeover_grace`` after it.
 * No fencing in maintenance mode, and none when half or more of the nodes look dead at once: that is a
-  network problem, and fencing would make it worse.
+  network problem, and fencing would make it worse. But a node whose BMC says it is off (asked, never
+  told: ``Fence(only_if_off=True)``, every ``power_check_interval`` seconds) is safe to recover whatever
+  that rule says: its VMs cannot be running.
 * Fence = power off, confirmed by reading the power state. Only after a confirmed fence are the node's
   VMs started elsewhere. A failed fence starts nothing by default and raises a fault, and is tried again
   while the node stays dead, after ``fence_retry_interval`` seconds and then twice as long each time (up
@@ -42,6 +44,7 @@ class HaSettings:
     max_dead_fraction: float = 0.5  # this share of the nodes (or more) looking dead at once: fence nobody
     fence_retry_interval: float = 10.0  # after a failed fence (its retries spent), the next try; then doubling
     fence_retry_max_interval: float = 300.0
+    power_check_interval: float = 10.0  # a node held back by the half rule: how often its BMC is asked
 
 
 class Watch(enum.StrEnum):
@@ -67,6 +70,7 @@ class Fence:
     node: str
     epoch: int
     attempt: int
+    only_if_off: bool = False  # only ask the BMC: confirmed when it says the node is off, never power it off
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class NodeTrack:
     retries_left: int = 0  # immediate retries left in this round of fencing
     next_round: float | None = None  # when a failed fence is tried again
     round_interval: float = 0.0  # the wait before that
+    probing: bool = False  # the BMC is being asked whether the node is off (held back by the half rule)
+    checked_at: float | None = None  # when it last said the node was not off
 
 
 def primary_cannot_fence_itself(name: str) -> str:
@@ -200,6 +206,10 @@ class FenceMonitor:
         track = self.tracks.get(node)
         if self.epoch is None or epoch != self.epoch or track is None or track.state != Watch.FENCING:
             return []  # stale: another primary, or the node came back
+        if track.probing and not confirmed_off:  # its BMC does not say it is off: held back, asked again later
+            track.probing, track.state, track.checked_at = False, Watch.HELD, now
+            return []
+        track.probing = False
         if confirmed_off:
             track.state = Watch.FENCED
             cleared: list[Action] = [ClearFault(node, epoch)] if track.faulted else []
@@ -250,6 +260,11 @@ class FenceMonitor:
                         actions.append(Fault(name, epoch, f"{name} looks dead but is not fenced: {why}"))
                         track.faulted = True
                     track.state = Watch.HELD
+                    checked = track.checked_at
+                    due = checked is None or now - checked >= self.settings.power_check_interval
+                    if too_many and not self.maintenance and due:  # ask its BMC: off is safe to recover
+                        track.state, track.probing, track.attempts = Watch.FENCING, True, track.attempts + 1
+                        actions.append(Fence(name, epoch, track.attempts, only_if_off=True))
                     continue
                 if track.faulted:  # it was held back; now it goes ahead
                     actions.append(ClearFault(name, epoch))

@@ -91,6 +91,7 @@ class FenceJob:
     off: bool
     reason: str
     storage: bool = False  # the power-off is done; this is the storage fence that follows it in the same worker
+    only_asked: bool = False  # the BMC was only asked for the power state (nothing is powered off)
 
 
 @dataclass
@@ -284,11 +285,11 @@ class Simulation:
                 self.results.append(job)
                 continue
             target = self.nodes[job.node]
-            if job.off and target.bmc == "ok":
+            if job.off and target.bmc == "ok" and not job.only_asked:
                 self._power_off(target)
             if job.off:
                 target.fenced = True
-            self.say(f"fence of {job.node}: {job.reason}")
+            self.say(f"{job.node}'s BMC: {job.reason}" if job.only_asked else f"fence of {job.node}: {job.reason}")
             if not self.nodes[job.issuer].powered:
                 continue  # the primary that asked died meanwhile: nobody hears the answer
             if job.off and self.storage is not None:  # the answer comes once the storage fence is done
@@ -425,6 +426,18 @@ class SimWorld:
         target = sim.nodes[action.node]
         if any(job.node == action.node for job in sim.jobs):
             raise InvariantViolation(f"{action.node} is fenced twice at once")
+        if action.only_if_off:
+            sim.say(f"{issuer}: ask {action.node}'s BMC whether it is off (epoch {action.epoch})")
+            if target.bmc in ("ok", "already-off"):
+                off = not target.powered
+                reason = f"its BMC says it is {'off' if off else 'on'}"
+                job = FenceJob(action.node, issuer, action.epoch, sim.now + 0.2, off, reason, only_asked=True)
+            elif target.bmc == "wrong-password":
+                job = FenceJob(action.node, issuer, action.epoch, sim.now + 0.2, False, "BMC refused the credentials")
+            else:
+                job = FenceJob(action.node, issuer, action.epoch, sim.now + sim.fence_timeout, False, "BMC unreachable")
+            sim.jobs.append(job)
+            return
         sim.say(f"{issuer}: fence {action.node} (attempt {action.attempt}, epoch {action.epoch})")
         if target.bmc == "ok":
             job = FenceJob(action.node, issuer, action.epoch, sim.now + sim.fence_seconds, True, "power off confirmed")
