@@ -4,6 +4,7 @@ before anything is sent, and a summary bucket is never pushed past what ZooKeepe
 
 from __future__ import annotations
 
+import json
 import uuid as uuidlib
 
 import pytest
@@ -13,7 +14,9 @@ from support import domain_xml, run_pvc
 from pvc_core import limits
 from pvc_core.client import Cluster
 from pvc_core.errors import InvalidRequest
+from pvc_core.vms.model import VmRecord
 from pvc_core.zk import paths
+from pvc_core.zk.session import encode
 
 
 def big_xml(name: str, size: int) -> str:
@@ -53,19 +56,21 @@ def test_a_body_over_1_mib_is_refused_with_413_before_it_is_read(api: Api, runni
 
 
 def test_a_summary_bucket_is_never_pushed_past_its_limit_and_its_other_vms_still_change(running: Cluster) -> None:
-    prefix = "00000000"  # every VM below lands in bucket 00
-    tags = [f"{'t' * 60}{i:02d}" for i in range(32)]
-    made: list[str] = []
+    bucket = paths.summary_bucket("00000000-0000-4000-8000-000000000000")
+    running.vms.define(domain_xml("small", uuid="00000000-0000-4000-8000-000000000001"), target="hv1")
+    # fill the bucket near its limit with one VM's record written straight into ZooKeeper (as years of VMs
+    # would): one write, where defining hundreds of VMs would only take longer to get there
+    found = running.zk.get(bucket)
+    assert found is not None
+    content = json.loads(found[0])
+    filler = VmRecord(uuid="00000000-0000-4000-8000-000000000002", name="filler", tags=("",))
+    room = limits.MAX_BUCKET_BYTES - len(encode(content | {filler.uuid: filler.to_dict()})) - 300
+    filler = filler.with_(tags=("x" * room,))  # 300 bytes left: a tag fits, a whole new VM does not
+    running.zk.set(bucket, encode(content | {filler.uuid: filler.to_dict()}))
     with pytest.raises(InvalidRequest, match=r"summary bucket would be \d+ bytes; at most 614400"):
-        for index in range(400):
-            uuid = f"{prefix}-0000-4000-8000-{index:012d}"
-            running.vms.define(domain_xml(f"big{index}", uuid=uuid), target="hv1", tags=tags)
-            made.append(f"big{index}")
-    assert 100 < len(made) < 400
-    bucket = running.zk.get(paths.summary_bucket(f"{prefix}-0000-4000-8000-000000000000"))
-    assert bucket is not None and len(bucket[0]) <= limits.MAX_BUCKET_BYTES
-    running.vms.tag(made[0], remove=tags)  # the bucket's VMs still change...
-    running.vms.remove(made[1])
-    assert running.vms.get(made[0]).tags == ()
-    other = str(uuidlib.UUID(int=(1 << 96)))  # ...and other buckets never noticed
+        running.vms.define(domain_xml("big", uuid="00000000-0000-4000-8000-000000000003"), target="hv1")
+    assert [r.name for r in running.vms.list()] == ["filler", "small"]  # nothing half-made
+    running.vms.tag("small", add=["still-fine"])  # the bucket's other VMs still change (within the limit)...
+    assert running.vms.get("small").tags == ("still-fine",)
+    other = str(uuidlib.UUID(int=(1 << 96)))  # ...and another bucket never noticed
     running.vms.define(domain_xml("elsewhere", uuid=other), target="hv1")

@@ -15,6 +15,7 @@ from pvc_core.apikeys import ITERATIONS, SCHEME, Role, hash_key, verify
 
 __all__ = ["ITERATIONS", "SCHEME", "Identity", "KeyRing", "hash_key", "verify"]
 REFRESH = 5.0
+MISS_REFRESH = 0.0  # an unknown key re-reads the stored keys (failed sign-ins are limited per address)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class KeyRing:
         self._accepted: dict[str, Identity] = {}
         self._lock = threading.Lock()
 
-    def _refresh(self) -> None:
-        if self._stored_source is None or time.monotonic() - self._read_at < REFRESH:
+    def _refresh(self, after: float = REFRESH) -> None:
+        if self._stored_source is None or time.monotonic() - self._read_at < after:
             return
         try:
             found = {
@@ -67,13 +68,20 @@ class KeyRing:
         known = self._accepted.get(fingerprint)
         if known is not None:
             return known
+        found = self._match(key)
+        if found is None and self._stored_source is not None:
+            self._refresh(after=MISS_REFRESH)  # a key made a moment ago works at once (misses are rate-limited)
+            found = self._match(key)
+        if found is not None:
+            with self._lock:
+                self._accepted[fingerprint] = found
+        return found
+
+    def _match(self, key: str) -> Identity | None:
         for source in (self.configured, self._stored):
             for name, (stored, role) in source.items():
                 if verify(key, stored):
-                    identity = Identity(name, role)
-                    with self._lock:
-                        self._accepted[fingerprint] = identity
-                    return identity
+                    return Identity(name, role)
         return None
 
 
