@@ -289,7 +289,7 @@ class Simulation:
                 self._power_off(target)
             if job.off:
                 target.fenced = True
-            self.say(f"{job.node}'s BMC: {job.reason}" if job.only_asked else f"fence of {job.node}: {job.reason}")
+            self.say(f"{job.node}: {job.reason}" if job.only_asked else f"fence of {job.node}: {job.reason}")
             if not self.nodes[job.issuer].powered:
                 continue  # the primary that asked died meanwhile: nobody hears the answer
             if job.off and self.storage is not None:  # the answer comes once the storage fence is done
@@ -433,9 +433,25 @@ class SimWorld:
                 reason = f"its BMC says it is {'off' if off else 'on'}"
                 job = FenceJob(action.node, issuer, action.epoch, sim.now + 0.2, off, reason, only_asked=True)
             elif target.bmc == "wrong-password":
-                job = FenceJob(action.node, issuer, action.epoch, sim.now + 0.2, False, "BMC refused the credentials")
+                job = FenceJob(
+                    action.node,
+                    issuer,
+                    action.epoch,
+                    sim.now + 0.2,
+                    False,
+                    "BMC refused the credentials",
+                    only_asked=True,
+                )
             else:
-                job = FenceJob(action.node, issuer, action.epoch, sim.now + sim.fence_timeout, False, "BMC unreachable")
+                job = FenceJob(
+                    action.node,
+                    issuer,
+                    action.epoch,
+                    sim.now + sim.fence_timeout,
+                    False,
+                    "BMC unreachable",
+                    only_asked=True,
+                )
             sim.jobs.append(job)
             return
         sim.say(f"{issuer}: fence {action.node} (attempt {action.attempt}, epoch {action.epoch})")
