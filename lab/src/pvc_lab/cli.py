@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,21 +111,25 @@ def fault() -> None:
     """Cause a real fault in the lab (each prints what it did and what to watch)."""
 
 
+def _cause(what: str, fault_it: Callable[[], str]) -> None:
+    """Cause a fault and print what it said; a command or file that failed under it is one line."""
+    from pvc_lab.errors import LabError
+
+    try:
+        said = fault_it()
+    except OUTSIDE_FAILURES as exc:
+        raise LabError(f"lab fault {what} failed: {exc}") from exc
+    click.echo(said)
+
+
 def _fault_command(name: str, help_text: str) -> None:
     @fault.command(name, help=help_text)
     @state_option
     @click.argument("node")
     def command(state_dir: str | None, node: str) -> None:
-        from pvc_core.errors import PvcError
-        from pvc_lab.errors import LabError
         from pvc_lab.faults import node_fault
 
-        try:
-            click.echo(node_fault(_saved_lab(state_dir), name, node))
-        except PvcError:
-            raise
-        except OUTSIDE_FAILURES as exc:
-            raise LabError(f"lab fault {name} {node} failed: {exc}") from exc
+        _cause(f"{name} {node}", lambda: node_fault(_saved_lab(state_dir), name, node))
 
 
 for _name, _help in (
@@ -145,13 +150,6 @@ for _name, _help in (
 @click.argument("member", type=int)
 def fault_zookeeper(state_dir: str | None, action: str, member: int) -> None:
     """Kill (stop) or start ZooKeeper member MEMBER (1, 2 or 3)."""
-    from pvc_core.errors import PvcError
-    from pvc_lab.errors import LabError
     from pvc_lab.faults import zookeeper_fault
 
-    try:
-        click.echo(zookeeper_fault(_saved_lab(state_dir), action, member))
-    except PvcError:
-        raise
-    except OUTSIDE_FAILURES as exc:
-        raise LabError(f"lab fault zookeeper {action} {member} failed: {exc}") from exc
+    _cause(f"zookeeper {action} {member}", lambda: zookeeper_fault(_saved_lab(state_dir), action, member))
