@@ -44,8 +44,9 @@ class KeyRing:
         self._accepted: dict[str, Identity] = {}
         self._lock = threading.Lock()
 
-    def _refresh(self, after: float = REFRESH) -> None:
-        if self._stored_source is None or time.monotonic() - self._read_at < after:
+    def _refresh(self, after: float | None = None) -> None:
+        wait = REFRESH if after is None else after
+        if self._stored_source is None or time.monotonic() - self._read_at < wait:
             return
         try:
             found = {
