@@ -120,7 +120,7 @@ def bring_back(cluster: Cluster, lab: Lab, node: str, timeout: float) -> None:
     if not view.alive:
         lab.bmc(node).power("on")
     wait(lambda: cluster.node(node).alive and cluster.node(node).daemon_state == "run", timeout)
-    if cluster.node(node).domain_state != "ready":
+    if cluster.node(node).record.domain_state != "ready":
         cluster.ready(node, wait=True, timeout=timeout)
     lab.wait_storage_settled(timeout)
 
@@ -152,7 +152,11 @@ def trial(cluster: Cluster, lab: Lab, rng: random.Random, recovery: float) -> di
         time.sleep(2.0 if kind == "pvcd_pause_short" else 15.0)
         if lab.node_pid(node) is not None:
             faults.node_fault(lab, "resume", node)
-    record["recovery_s"] = wait(lambda: all_running(cluster), recovery)
+    if kind != "pvcd_pause_short":  # the cluster must see the fault before it can be said to recover from it
+        seen = wait(lambda: not cluster.node(node).alive, 30.0)
+        record["seen_s"] = None if seen is None else round(time.monotonic() - started, 2)
+    back = wait(lambda: all_running(cluster), recovery)
+    record["recovery_s"] = None if back is None else round(time.monotonic() - started, 2)  # from the fault
     record["fenced"] = cluster.node(node).daemon_state == "fenced"
     bring_back(cluster, lab, node, 180.0)
     record["back_s"] = round(time.monotonic() - started, 2)
