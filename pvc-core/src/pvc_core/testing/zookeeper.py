@@ -8,9 +8,11 @@ on ``client_address`` (loopback for tests; the lab's bridge address for the lab)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,7 @@ class ZooKeeper:
         tick_time: int = 500,
     ) -> None:
         self.directory = Path(directory)
+        self._spawned: dict[int, subprocess.Popen[bytes]] = {}  # the members this object started, by myid
         self.size = size
         self.client_address = client_address
         self.tick_time = tick_time
@@ -131,7 +134,7 @@ class ZooKeeper:
         for member in chosen:
             if self.pid(member) is not None:
                 continue
-            spawn(
+            self._spawned[member.myid] = spawn(
                 [
                     "java",
                     *JAVA_FLAGS,
@@ -151,13 +154,24 @@ class ZooKeeper:
         """The member's PID if that process is still ours and alive."""
         return owned_pid(member.pidfile, str(member.config))
 
+    def _exited(self, member: Member) -> bool:
+        """Whether the member's process has ended. The process this object started is asked directly: just
+        after the fork its command line is not yet java's, so the PID file's owner check would say gone."""
+        process = self._spawned.get(member.myid)
+        if process is not None:
+            return process.poll() is not None
+        return self.pid(member) is None
+
     def wait_ready(self, members: list[Member] | None = None, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         for member in members if members is not None else self.members:
             while not self.serving(member):
-                if self.pid(member) is None:
+                if self._exited(member):
+                    tail = ""
+                    with contextlib.suppress(OSError):
+                        tail = (member.directory / "zookeeper.log").read_text(errors="replace")[-600:]
                     raise ZooKeeperServerError(
-                        f"ZooKeeper {member.myid} exited; see {member.directory / 'zookeeper.log'}"
+                        f"ZooKeeper {member.myid} exited; see {member.directory / 'zookeeper.log'}: {tail!r}"
                     )
                 if time.monotonic() > deadline:
                     raise ZooKeeperServerError(f"ZooKeeper {member.myid} not serving after {timeout:g}s")
@@ -193,6 +207,7 @@ class ZooKeeper:
             if pid is not None:
                 terminate(pid, timeout=0 if kill else 5.0, sig=9 if kill else 15)
             member.pidfile.unlink(missing_ok=True)
+            self._spawned.pop(member.myid, None)
 
     def pause(self, which: list[int]) -> None:
         for member in self.members:
