@@ -18,6 +18,7 @@ from typing import Any
 
 from pvc_core.client.api_keys import ApiKeyInfo, check_role
 from pvc_core.client.api_keys import check_name as check_key_name
+from pvc_core.client.audit import follow as follow_audit
 from pvc_core.client.cluster import ClusterStatus, NodeView, wait_for
 from pvc_core.client.plugin_calls import request
 from pvc_core.client.plugin_data import check_key, check_plugin, encode_value
@@ -180,14 +181,7 @@ class RemoteAudit:
         return list(self.cluster.call("GET", "/cluster/audit", query={"lines": lines}))
 
     def follow(self, interval: float = 1.0) -> Iterator[dict[str, Any]]:
-        seen = {(e.get("request_id"), e.get("at")) for e in self.read(200)}
-        while True:
-            time.sleep(interval)
-            for entry in self.read(200):
-                mark = (entry.get("request_id"), entry.get("at"))
-                if mark not in seen:
-                    seen.add(mark)
-                    yield entry
+        return follow_audit(self.read, interval)
 
 
 class RemotePluginData:

@@ -4,7 +4,7 @@ answers over DNS, AXFR allowed only where a zone says, a server that does not an
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,14 +21,6 @@ ZONE = "net100.pvc-powerdns.test"
 def dig(server: PowerDnsServer, *args: str) -> str:
     argv = ["dig", "+time=2", "+tries=1", f"@{server.address}", "-p", str(server.dns_port), *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=15, check=False).stdout
-
-
-@pytest.fixture
-def driver(powerdns: PowerDnsServer) -> Iterator[PowerDns]:
-    made = powerdns.driver()
-    yield made
-    for zone in made.zones():
-        made.remove_zone(zone)
 
 
 class TestPowerDnsConformance(DnsConformance):

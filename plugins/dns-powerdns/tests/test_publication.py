@@ -4,8 +4,6 @@ counted, a zone no longer wanted goes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from pvc_core.roles.dns import DnsRecord
@@ -13,7 +11,6 @@ from pvc_core.roles.network import DhcpRange, Lease, Network, Reservation, Subne
 from pvc_core.vms.model import VmNetwork, VmRecord
 from pvc_dns_powerdns.driver import PowerDns
 from pvc_dns_powerdns.publication import plan, sync
-from pvc_dns_powerdns.testing import PowerDnsServer
 
 NET = Network(
     vni=100,
@@ -54,14 +51,6 @@ def test_names_come_from_the_vm_owning_the_mac_else_the_host_name_and_bad_ones_a
 def test_networks_without_a_domain_and_bridged_ones_publish_nothing() -> None:
     found = plan([Network(vni=7, ipv4=Subnet("10.7.0.0/24", "10.7.0.1")), Network(vni=8, kind="bridged")], {}, [], NS)
     assert found.zones == {}
-
-
-@pytest.fixture
-def driver(powerdns: PowerDnsServer) -> Iterator[PowerDns]:
-    made = powerdns.driver()
-    yield made
-    for zone in made.zones():
-        made.remove_zone(zone)
 
 
 @pytest.mark.zk

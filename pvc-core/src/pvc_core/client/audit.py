@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pvc_core.errors import Conflict, PvcError
@@ -67,11 +67,16 @@ class AuditLog:
 
     def follow(self, interval: float = 1.0) -> Iterator[dict[str, Any]]:
         """Every entry from now on, as it is appended (a generator that never ends by itself)."""
-        seen = {(e.get("request_id"), e.get("at")) for e in self.read(CHUNK)}
-        while True:
-            time.sleep(interval)
-            for entry in self.read(CHUNK):
-                mark = (entry.get("request_id"), entry.get("at"))
-                if mark not in seen:
-                    seen.add(mark)
-                    yield entry
+        return follow(self.read, interval)
+
+
+def follow(read: Callable[[int], list[dict[str, Any]]], interval: float = 1.0) -> Iterator[dict[str, Any]]:
+    """Every entry ``read`` (the last N entries, over ZooKeeper or the API) shows from now on, each once."""
+    seen = {(e.get("request_id"), e.get("at")) for e in read(CHUNK)}
+    while True:
+        time.sleep(interval)
+        for entry in read(CHUNK):
+            mark = (entry.get("request_id"), entry.get("at"))
+            if mark not in seen:
+                seen.add(mark)
+                yield entry
