@@ -7,11 +7,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from lab_support import put_back
+from lab_support import never_twice, put_back, running_on
 
 from pvc_core.client import Cluster
 from pvc_core.testing import wait_until
 from pvc_core.testing.programs import run_pvc
+from pvc_lab import guest, power
 from pvc_lab.lab import Lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (network namespaces)")
@@ -43,6 +44,40 @@ def test_a_partitioned_node_is_fenced_and_comes_back_when_healed_and_powered_on(
     wait_until(
         lambda: cluster.node(victim).alive and cluster.node(victim).daemon_state == "run", timeout=90, what="back"
     )
+
+
+def test_a_node_powered_on_while_its_fence_runs_loses_no_vm_and_can_be_made_ready(lab: Lab, cluster: Cluster) -> None:
+    victim = next(n for n in lab.settings.node_names() if n != cluster.primary())
+    vmlinuz, initrd = lab.guest_image()
+    name = f"{victim}-back"
+    cluster.vms.define(guest.domain_xml(name, vmlinuz, initrd), target=victim)
+    cluster.vms.start(name)
+    assert cluster.vms.wait(name, timeout=60).observed == "running"
+    fault(lab, "kill", victim)
+    wait_until(lambda: cluster.node(victim).daemon_state != "run", timeout=60, what=f"{victim} declared dead")
+    fault(lab, "power-on", victim)  # while the primary fences it (or just after)
+
+    def runs_once() -> bool:
+        record = cluster.vms.get(name)
+        return len(running_on(lab).get(name, [])) == 1 and record.observed == "running" and not record.operation
+
+    def settled() -> bool:
+        # the fence confirmed: recovered elsewhere; or the power-on beat the fence's check (not confirmed):
+        # the node is back, flushed, and its VM waits for it to be made ready, recorded lost (not stopped)
+        record, view = cluster.vms.get(name), cluster.node(victim)
+        waits = record.observed == "lost" and view.alive and view.record.domain_state == "flushed"
+        return runs_once() or waits
+
+    never_twice(lab, 90, until=settled)  # whichever way the race goes, never twice, and never recorded stopped
+    assert settled() and cluster.vms.get(name).state == "start"
+    if not power.is_on(lab, victim):  # the fence's power-off came after the power-on
+        fault(lab, "power-on", victim)
+    wait_until(
+        lambda: (v := cluster.node(victim)).alive and v.daemon_state == "run", timeout=90, what=f"{victim} running"
+    )
+    cluster.ready(victim, wait=True, timeout=120)  # not refused: no fence was recorded over its new session
+    never_twice(lab, 60, until=runs_once)
+    assert runs_once()
 
 
 def test_a_paused_pvcd_loses_its_node_and_resumes(lab: Lab, cluster: Cluster) -> None:

@@ -27,7 +27,7 @@ class HaCluster:
         self.bmcs: dict[str, Bmc] = {}
         self.processes: dict[str, NodeProcess] = {}
 
-    def start(self, port: int) -> None:
+    def start(self, port: int, **extra: object) -> None:
         for index, name in enumerate(NAMES):
             folder = self.directory / f"bmc-{name}"
             folder.mkdir()
@@ -44,6 +44,7 @@ class HaCluster:
                 fencing_ipmi=bmc.settings(),
                 vms={"shutdown_timeout": 5.0, "resync_interval": 1.0},
                 ha={"fence_retries": 1},
+                **extra,
             )
             (folder / "node.pid").write_text(str(process.pid))
             self.processes[name] = process
@@ -72,8 +73,9 @@ def ha(
 ) -> Iterator[HaCluster]:
     built = HaCluster(cluster, zk_hosts, nodes, tmp_path)
     port = 19710 + 10 * (abs(hash(request.node.name)) % 50)
+    marker = request.node.get_closest_marker("node_config")
     try:
-        built.start(port)
+        built.start(port, **(marker.kwargs if marker else {}))
         yield built
     finally:
         built.stop()
@@ -185,3 +187,45 @@ def test_an_operator_clears_a_fault(ha: HaCluster) -> None:
     ha.cluster.zk.create("/faults/hv3", b'{"node": "hv3", "message": "test"}', makepath=True)
     assert run_pvc("cluster", "fault", "clear", "hv3", env=env).returncode == 0
     assert ha.cluster.faults() == []
+
+
+def test_a_node_back_after_a_failed_fence_comes_back_flushed_and_its_lost_vms_wait_for_ready(ha: HaCluster) -> None:
+    node = victim(ha)
+    vms = ha.vms_on(node, 1)
+    ha.bmcs[node].stop()  # its fence fails
+    ha.processes[node].kill()  # and the test hypervisor's guests go with its pvcd
+    wait_until(lambda: any(f["node"] == node for f in ha.cluster.faults()), timeout=60, what="the failed fence")
+    ha.processes[node].start()  # the operator starts it again
+    view = wait_until(
+        lambda: (v := ha.cluster.node(node)).alive and v.daemon_state == "run" and v, timeout=30, what="back"
+    )
+    assert view.record.domain_state == "flushed"
+    assert view.record.domain_state_reason == "declared dead while it was away: pvc node ready brings it back"
+    record = wait_until(lambda: (r := ha.cluster.vms.get(vms[0])).observed == "lost" and r, what="the VM seen lost")
+    assert (record.state, record.node) == ("start", node)  # not "stopped outside PVC", and not started yet
+    assert f"lost with {node}" in record.failure_reason
+    wait_until(lambda: ha.cluster.faults() == [], timeout=30, what="the fault cleared: it is a member again")
+    ha.cluster.ready(node, wait=True, timeout=30)
+    wait_until(
+        lambda: (r := ha.cluster.vms.get(vms[0])).observed == "running" and r.node == node and not r.operation,
+        timeout=30,
+        what="the VM running there again",
+    )
+
+
+@pytest.mark.node_config(timers={"keepalive": 1.0, "dead_grace": 30.0, "handover_timeout": 3.0})
+def test_a_node_back_within_the_grace_starts_its_lost_vms_again(ha: HaCluster) -> None:
+    node = victim(ha)
+    vms = ha.vms_on(node, 2)
+    ha.processes[node].kill()  # its guests go with it (the test hypervisor lives in pvcd)
+    ha.processes[node].start()  # back long before anyone declares it dead
+    for name in vms:
+        record = wait_until(
+            lambda n=name: (r := ha.cluster.vms.get(n)).observed == "running" and not r.operation and r,
+            timeout=30,
+            what=f"{name} running again",
+        )
+        assert record.node == node and record.state == "start"
+    view = ha.cluster.node(node)
+    assert (view.daemon_state, view.record.domain_state) == ("run", "ready")
+    assert ha.cluster.fence_counts() == {"confirmed": 0, "failed": 0}

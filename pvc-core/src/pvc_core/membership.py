@@ -18,7 +18,15 @@ from typing import Any
 from pvc_core import __version__
 from pvc_core.errors import InvalidRequest
 from pvc_core.log import get_logger
-from pvc_core.nodes import CoordinatorState, DaemonState, NodeRecord, PluginInfo, read_record, update_record
+from pvc_core.nodes import (
+    CoordinatorState,
+    DaemonState,
+    DomainState,
+    NodeRecord,
+    PluginInfo,
+    read_record,
+    update_record,
+)
 from pvc_core.zk import paths
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
@@ -111,7 +119,7 @@ class Membership:
         if read_record(self.zk, self.node) is None:
             with contextlib.suppress(Conflict):  # another start raced us to it: updated below either way
                 self.zk.create(paths.node(self.node), encode(NodeRecord(name=self.node, **fields).to_dict()))  # type: ignore[arg-type]
-        update_record(self.zk, self.node, lambda record: replace(record, **fields))  # type: ignore[arg-type]
+        update_record(self.zk, self.node, lambda record: _registered(record, fields))
         self._published_resources = resources
         self._published_attachments = attachments or {}
         self.daemon_state = DaemonState.INIT
@@ -181,3 +189,15 @@ class Membership:
 
         update_record(self.zk, self.node, back)
         self.log.info("re-registered", session=f"0x{self.zk.session_id or 0:x}")
+
+
+def _registered(record: NodeRecord, fields: dict[str, Any]) -> NodeRecord:
+    """The record a starting pvcd writes over ``record``. A node the cluster declared dead (or fenced) while it
+    was away comes back flushed: the primary may be fencing it and recovering its VMs right now, so it takes
+    no VM, and starts none of those it lost, until an operator makes it ready (``pvc node ready``)."""
+    new = replace(record, **fields)
+    declared = record.daemon_state in (DaemonState.DEAD.value, DaemonState.FENCED.value)
+    if declared and record.domain_state not in (DomainState.FLUSHED.value, DomainState.FLUSH.value):
+        reason = f"declared {record.daemon_state} while it was away: pvc node ready brings it back"
+        new = replace(new, domain_state=DomainState.FLUSHED.value, domain_state_reason=reason)
+    return new

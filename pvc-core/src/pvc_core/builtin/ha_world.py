@@ -46,6 +46,8 @@ class ZooKeeperWorld:
         self.on_fence_result = on_fence_result  # called on the dispatcher thread with each fence's outcome
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pvc-fence")
         self.pending: list[Action] = []  # decided while the connection was suspended: carried out on resume
+        # the session each node had when its fence started (0: none): another one later means it came back
+        self.session_at_fence: dict[str, int] = {}
 
     def held_epoch(self) -> int | None:
         return self.host.held_primary_epoch
@@ -68,6 +70,7 @@ class ZooKeeperWorld:
 
     def start_fence(self, action: Fence) -> None:
         self.log.warning("fencing", target=action.node, attempt=action.attempt, epoch=action.epoch)
+        self.session_at_fence[action.node] = self._session(action.node)
         self.pool.submit(self._fence, action)
 
     def raise_fault(self, action: Fault) -> None:
@@ -151,7 +154,23 @@ class ZooKeeperWorld:
         resources: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         **extra: Any,
     ) -> None:
+        """Record the node ``state`` (dead or fenced), unless it has a session again: a node powered on while
+        its fence ran registered with a new session, and what that session wrote stays (a fence's domain
+        state, ``extra``, is still recorded: it comes back flushed). Atomic with the node's registration: the
+        write fails, and is made again, if its liveness znode appears meanwhile."""
+        back, alive = [False], [False]
+
         def change(record: NodeRecord) -> NodeRecord | None:
+            session = self._session(node)
+            alive[0] = session != 0
+            # a session other than the one it had when its fence started (an operator's fence of a live node
+            # keeps its session until the power-off ends it)
+            back[0] = alive[0] and session != self.session_at_fence.get(node, 0)
+            if back[0]:
+                kept = replace(record, **extra)
+                if kept != record:
+                    self.log.warning("node_back_during_fence", target=node, state=record.daemon_state)
+                return kept
             coordinator_state = record.coordinator_state
             if coordinator_state in (CoordinatorState.PRIMARY, CoordinatorState.TAKEOVER, CoordinatorState.RELINQUISH):
                 coordinator_state = CoordinatorState.SECONDARY.value  # a dead node holds no role
@@ -165,7 +184,19 @@ class ZooKeeperWorld:
                 **extra,
             )
 
-        update_record(self.zk, node, change, transaction_factory=self.host.primary_transaction)
+        def guarded() -> Any:
+            transaction = self.host.primary_transaction()
+            if not alive[0]:  # a create fails on an existing znode: so does the whole write, if it registered
+                transaction.create(paths.liveness(node), b"")
+                transaction.delete(paths.liveness(node))
+            return transaction
+
+        update_record(self.zk, node, change, transaction_factory=guarded)
+
+    def _session(self, node: str) -> int:
+        """The session holding the node's liveness znode, 0 when it has none."""
+        stat = self.zk.exists(paths.liveness(node))
+        return stat.ephemeralOwner if stat is not None else 0
 
     def record_recovery(self, action: Recover) -> None:
         node = action.node

@@ -105,8 +105,21 @@ class NodeFlush:
             store.update(self.zk, record.uuid, lambda r: r.with_(flushed_from=""))
         if self._still(DomainState.UNFLUSH):
             self._domain_state(DomainState.READY, "; ".join(stayed))
+            self.restart_lost()
             self.autostart()
         log.info("ready", returned=len(records) - len(stayed))
+
+    def restart_lost(self) -> None:
+        """The VMs lost with this node while it was away (``observed: lost``) start here again: the reason
+        written here is what wakes ``builtin.vm-manager`` up for each (it starts them once the node is ready)."""
+        reason = f"lost with {self.node}; starting again: the node was made ready"
+
+        def again(r: VmRecord) -> VmRecord | None:
+            return r.with_(failure_reason=reason) if r.observed == "lost" and r.operation is None else None
+
+        for record in store.list_all(self.zk):
+            if record.node == self.node and record.observed == "lost" and record.operation is None:
+                store.update(self.zk, record.uuid, again)
 
     def autostart(self) -> None:
         """Start this node's stopped VMs marked autostart (the node just became ready)."""

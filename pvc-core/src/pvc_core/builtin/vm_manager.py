@@ -27,7 +27,7 @@ from pvc_core.dispatch import WatchHandle
 from pvc_core.errors import PvcError, Timeout
 from pvc_core.host import Host
 from pvc_core.log import get_logger
-from pvc_core.nodes import read_record
+from pvc_core.nodes import DomainState, read_record
 from pvc_core.roles.compute import RUNNING_STATES, ComputeDriver, ComputeError
 from pvc_core.vms import store
 from pvc_core.vms.model import MIGRATING, MigrationMethod, Operation, VmNetwork, VmRecord, VmState
@@ -55,6 +55,7 @@ class VmManager:
         self._watched: dict[str, WatchHandle] = {}
         self._prepared_in: set[str] = set()  # VMs prepared here for an incoming migration not yet running here
         self._interfaces: dict[str, tuple[VmNetwork, ...]] = {}  # what each VM running here has, for hot-plug
+        self._seen_running: set[str] = set()  # VMs this pvcd saw run here: gone later, they stopped here
         self._stopping = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -81,6 +82,8 @@ class VmManager:
                 self.log.warning("unmanaged_domain_running", uuid=uuid)
                 continue
             if record.node == self.node:
+                with self._lock:
+                    self._seen_running.add(uuid)
                 self._update(uuid, lambda r: r.with_(observed="running"))
                 self.log.info("vm_adopted", vm=record.name)
 
@@ -183,6 +186,8 @@ class VmManager:
         state = VmState(record.state)
         if running:
             self._forget_prepared(uuid)  # migrated in: what was prepared is in use now
+            with self._lock:
+                self._seen_running.add(uuid)
         if not running:
             with self._lock:
                 self._interfaces.pop(uuid, None)
@@ -194,6 +199,13 @@ class VmManager:
                     self._settle(
                         record, VmState.START, "running", record.failure_reason if record.operation is None else ""
                     )
+                return
+            if record.operation is None and record.observed == "lost":
+                if self._node_ready():  # made ready again (pvc node ready): it starts here
+                    self.start_here(record, log)
+                return
+            if record.operation is None and record.observed == "running" and uuid not in self._seen_running:
+                self._lost(record, log)
                 return
             if record.operation is None and record.observed == "running":
                 log.warning("vm_stopped_outside_pvc")
@@ -238,6 +250,27 @@ class VmManager:
             return
         elif state in MIGRATING and record.operation is not None and record.operation.node != self.node:
             self.prepare_incoming(record, log)
+
+    def _node_ready(self) -> bool:
+        found = read_record(self.zk, self.node)
+        return found is not None and found[0].domain_state == DomainState.READY.value
+
+    def _lost(self, record: VmRecord, log: Any) -> None:
+        """A VM recorded running here that this pvcd never saw run: its domain went with the node (a power
+        cut, a crash, a reboot) before this pvcd started, so it did not stop from inside. A node nobody
+        declared dead starts it again at once; a node that comes back flushed (declared dead or fenced while
+        away) leaves it to the recovery (its fence moves it elsewhere) or to ``pvc node ready``."""
+        self.host.release_vm(record, "stop")
+        if self._node_ready():
+            log.warning("vm_lost_with_node_started_again")
+            self.start_here(record, log)
+            return
+        log.warning("vm_lost_with_node")
+        reason = (
+            f"lost with {self.node} (no domain when its pvcd started); {self.node} is flushed: "
+            "it starts here again with pvc node ready, or elsewhere if the node is fenced"
+        )
+        self._settle(record, VmState.START, "lost", reason)
 
     def start_here(self, record: VmRecord, log: Any) -> None:
         prepared = None

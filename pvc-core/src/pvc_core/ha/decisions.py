@@ -111,6 +111,7 @@ class NodeTrack:
     round_interval: float = 0.0  # the wait before that
     probing: bool = False  # the BMC is being asked whether the node is off (held back by the half rule)
     checked_at: float | None = None  # when it last said the node was not off
+    returned: bool = False  # fenced, then seen with a session again (back during its fence, or powered on)
 
 
 def primary_cannot_fence_itself(name: str) -> str:
@@ -128,6 +129,7 @@ class FenceMonitor:
     primary_since: float = 0.0
     maintenance: bool = False
     tracks: dict[str, NodeTrack] = field(default_factory=dict)
+    alive: set[str] = field(default_factory=set)  # the nodes with a session, as last seen
 
     # -- role --------------------------------------------------------------------------------------------
 
@@ -137,6 +139,7 @@ class FenceMonitor:
         """``members``: every node's name -> whether its session is alive now; ``fenced``: the nodes the
         cluster records as fenced (a previous primary confirmed it)."""
         self.epoch, self.primary_since = epoch, now
+        self.alive = {name for name, alive in members.items() if alive}
         for name, alive in members.items():
             track = self.tracks.setdefault(name, NodeTrack())
             if name in fenced:
@@ -188,6 +191,7 @@ class FenceMonitor:
     def liveness(self, now: float, alive: set[str], members: set[str]) -> list[Action]:
         """``members``: the nodes that should be alive (a node that stopped cleanly is not one)."""
         actions: list[Action] = []
+        before, self.alive = self.alive, set(alive)
         for name in [n for n, t in self.tracks.items() if n not in members and t.state != Watch.FENCED]:
             del self.tracks[name]  # it left the cluster cleanly: nothing to watch
         for name in members:
@@ -197,9 +201,15 @@ class FenceMonitor:
                     if track.faulted and self.epoch is not None:
                         actions.append(ClearFault(name, self.epoch))
                     self.tracks[name] = NodeTrack()
-                # FENCING / FENCED: a node coming back during or after its fence changes nothing here
+                # FENCING / FENCED: a node coming back during or after its fence changes nothing here (it
+                # stays flushed until an operator makes it ready), but if it goes again it is recorded dead
+                back = name not in before and track.state in (Watch.FENCING, Watch.FENCED)
+                track.returned = track.returned or back
             elif track.state == Watch.ALIVE:
                 track.state, track.lost_at = Watch.LOST, now
+            elif track.state == Watch.FENCED and track.returned and self.epoch is not None:
+                track.returned = False  # e.g. back during its fence, and the power-off took it down again
+                actions.append(MarkDead(name, self.epoch))
         return actions + self.tick(now)
 
     def fence_result(self, now: float, node: str, epoch: int, confirmed_off: bool, reason: str) -> list[Action]:
@@ -215,6 +225,9 @@ class FenceMonitor:
             cleared: list[Action] = [ClearFault(node, epoch)] if track.faulted else []
             track.faulted = False
             return [*cleared, Recover(node, epoch, f"fenced: {reason}")]
+        if node in self.alive:  # it came back during a fence that failed: a member again, nothing to retry
+            self.tracks[node] = NodeTrack()
+            return [ClearFault(node, epoch)] if track.faulted else []
         if track.retries_left > 0:
             track.retries_left -= 1
             track.attempts += 1

@@ -76,6 +76,9 @@ class SimNode:
     fenced: bool = False  # the BMC confirmed it off
     recorded_fenced: bool = False  # the cluster's record says so (written by the primary that recovered it)
     self_fenced: bool = False
+    record: str = "run"  # the daemon state in its record: run (its own), dead or fenced (the primary's)
+    flushed: bool = False  # its record's domain state: flushed after a fence, or when it comes back declared dead
+    booting: bool = False  # powered on: its pvcd registers afresh once the old session is gone
 
     @property
     def reaches_zookeeper(self) -> bool:
@@ -141,9 +144,12 @@ class Simulation:
     recovered: dict[str, float] = field(default_factory=dict)  # node -> when its VMs were recovered
     known_alive: set[str] = field(default_factory=set)
     zookeeper_up: bool = True
+    sessions_made: int = 0  # every new session gets a new id (as ZooKeeper's)
+    session_at_fence: dict[str, int] = field(default_factory=dict)  # node -> its session when its fence started
 
     def __post_init__(self) -> None:
-        for name in self.nodes:
+        for index, (name, sim_node) in enumerate(self.nodes.items()):
+            sim_node.session = index + 1
             self.monitors[name] = FenceMonitor(self.settings, name)
             self.self_fences[name] = SelfFence(self.settings.self_fence_interval)
         for vm, node in self.vm_homes.items():
@@ -166,8 +172,8 @@ class Simulation:
         )
         if kind == "power_off" and node:
             self._power_off(node)
-        elif kind == "power_on" and node:  # the machine boots and its pvcd starts; no VM starts with it
-            node.powered, node.pvcd, node.network = True, "running", True
+        elif kind == "power_on" and node:  # the machine boots; its pvcd registers once its old session is gone
+            node.powered, node.pvcd, node.network, node.booting = True, "running", True, True
         elif kind == "kill_pvcd" and node:  # pvcd dies; the node, its network and its VMs go on
             node.pvcd = "dead"
         elif kind == "network_cut" and node:
@@ -192,7 +198,8 @@ class Simulation:
                 monitor.set_maintenance(bool(value))
         elif kind == "ready" and node:  # the operator brings a fenced node back
             node.powered, node.pvcd, node.fenced, node.network = True, "running", False, True
-            node.recorded_fenced = False
+            node.recorded_fenced, node.flushed, node.record = False, False, "run"
+            self._restart_lost(node, "made ready")
             if self.primary:
                 self.monitors[self.primary].fenced_node_ready(node.name)
             if self.storage is not None and node.name in self.storage.blocklisted:
@@ -218,11 +225,18 @@ class Simulation:
                 node.connected = False
                 self._self_fence(node)
                 continue
-            if node.reaches_zookeeper:
+            # a booted node's new pvcd waits for its previous session to go (expire) before it registers
+            if node.reaches_zookeeper and not (node.booting and node.session):
                 node.last_contact = self.now
                 if node.session == 0:
-                    node.session = 1
-                    self.say(f"{node.name} re-registered with a new session")
+                    self.sessions_made += 1
+                    node.session = len(self.nodes) + self.sessions_made
+                    if node.booting:
+                        self._register(node)
+                    else:
+                        self.say(f"{node.name} re-registered with a new session")
+                        if node.record == "dead":  # the same pvcd renews its record (fenced stays fenced)
+                            node.record = "run"
             elif node.session and self.now - node.last_contact >= self.session_timeout:
                 node.session = 0
                 self.say(f"{node.name}'s session expired")
@@ -230,6 +244,29 @@ class Simulation:
             # a primary whose connection is suspended (session alive) keeps its role but does not act
             node.connected = node.reaches_zookeeper and node.session != 0
             self._self_fence(node)
+
+    def _register(self, node: SimNode) -> None:
+        """A booted node's new pvcd registers: declared dead or fenced while away, it comes back flushed
+        (``pvc_core.membership``); the VMs it should run were lost with its power: it starts them again
+        only when it is ready, else they wait for the recovery or for ``pvc node ready``."""
+        node.booting = False
+        declared = node.record in ("dead", "fenced")
+        node.flushed = node.flushed or declared
+        self.say(f"{node.name} registered afresh{f' (its record said {node.record}): flushed' if declared else ''}")
+        node.record = "run"
+        if node.flushed:
+            lost = sorted(vm for vm, home in self.vm_homes.items() if home == node.name and vm not in node.vms)
+            if lost:
+                self.say(f"{node.name}: {', '.join(lost)} lost with it, left to the recovery or pvc node ready")
+        else:
+            self._restart_lost(node, "lost with its power")
+
+    def _restart_lost(self, node: SimNode, why: str) -> None:
+        """The node starts the VMs it owns that run nowhere (``builtin.vm-manager``, ``builtin.node-flush``)."""
+        for vm in sorted(vm for vm, home in self.vm_homes.items() if home == node.name):
+            if vm not in node.vms and not any(s[1] == vm for s in self.starts):
+                self.starts.append((self.now + self.start_seconds, vm, node.name))
+                self.say(f"{node.name}: start {vm} again ({why})")
 
     def _self_fence(self, node: SimNode) -> None:
         """The node's own pvcd (only while it runs) stops its VMs once cut off for the self-fence interval."""
@@ -369,6 +406,9 @@ class Simulation:
         for vm, nodes in where.items():
             if len(nodes) > 1:
                 raise InvariantViolation(f"{vm} runs on {', '.join(sorted(nodes))} at once")
+        for node in self.nodes.values():
+            if node.reaches_zookeeper and node.session and not node.booting and node.record in ("dead", "fenced"):
+                raise InvariantViolation(f"{node.name} runs with a session while its record says {node.record}")
         if self.storage is None:
             return
         for vm, (host,) in where.items():  # one node each, as just checked
@@ -419,6 +459,11 @@ class SimWorld:
         self.sim.say(f"{self.issuer}: {type(action).__name__} {action.node} failed: {error}")
 
     def mark_dead(self, action: MarkDead) -> None:
+        node = self.sim.nodes[action.node]
+        if node.session and node.session != self.sim.session_at_fence.get(node.name, 0):  # back (ha_world)
+            self.sim.say(f"{self.issuer}: {action.node} is dead (not recorded: it has a session again)")
+            return
+        node.record = "dead"
         self.sim.say(f"{self.issuer}: {action.node} is dead")
 
     def start_fence(self, action: Fence) -> None:
@@ -454,6 +499,7 @@ class SimWorld:
                 )
             sim.jobs.append(job)
             return
+        sim.session_at_fence[action.node] = target.session
         sim.say(f"{issuer}: fence {action.node} (attempt {action.attempt}, epoch {action.epoch})")
         if target.bmc == "ok":
             job = FenceJob(action.node, issuer, action.epoch, sim.now + sim.fence_seconds, True, "power off confirmed")
@@ -474,8 +520,15 @@ class SimWorld:
             raise InvariantViolation(f"{self.issuer} recovers {action.node}'s VMs before its fence was confirmed")
         self.sim.recovered[action.node] = self.sim.now
         source.recorded_fenced = action.confirmed
+        source.flushed = True
         state = "fenced" if action.confirmed else "not fenced, stopped by itself"
-        self.sim.say(f"{self.issuer}: {action.node} {state} ({action.reason}); recovering its VMs")
+        kept = ""
+        if source.session and source.session != self.sim.session_at_fence.get(source.name, 0):  # back already:
+            # only flushed; the daemon state its new session wrote stays
+            kept = f" (it has a session again: recorded flushed, its state {source.record} kept)"
+        else:
+            source.record = "fenced" if action.confirmed else "dead"
+        self.sim.say(f"{self.issuer}: {action.node} {state} ({action.reason}); recovering its VMs{kept}")
 
     def _record(self, vm: str, node: str) -> VmRecord:
         return VmRecord(uuid=vm, name=vm, state=VmState.START.value, node=node, memory_mib=self.sim.vm_memory_mib)
@@ -490,7 +543,7 @@ class SimWorld:
             why = ""
             if not (node.connected and node.powered):
                 why = "not running"
-            elif node.fenced or node.recorded_fenced:
+            elif node.fenced or node.recorded_fenced or node.flushed:
                 why = "domain state flushed"
             nodes.append(
                 NodeCapacity(node.name, not why, why, memory_total_mib=sim.node_memory_mib, memory_free_mib=0, load=0.0)
