@@ -91,9 +91,8 @@ def lease_to_answer(lab: Lab, node: str, index: int) -> float:
 
 
 def lease_figures(leases: int) -> dict[str, Any]:
-    from pvc_core.client import Cluster
 
-    with lab_apart("pvcd", "10.79.0.0/24", 28381, "dnsbench") as lab, Cluster.connect(lab.hosts) as cluster:
+    with lab_apart("pvcd", "10.79.0.0/24", 28381, "dnsbench") as lab, lab.connect() as cluster:
         primary = cluster.primary()
         node = next(n for n in lab.settings.node_names() if n != primary)  # the lease crosses VXLAN to dnsmasq
         deadline = time.monotonic() + 60

@@ -96,7 +96,7 @@ def main() -> None:
     primary: list[float] = []
     secondary_steps: list[dict[str, float]] = []
     primary_steps: list[dict[str, float]] = []
-    with lab_apart("pvcf", "10.77.0.0/24", 28181, "failover") as lab, Cluster.connect(lab.hosts) as cluster:
+    with lab_apart("pvcf", "10.77.0.0/24", 28181, "failover") as lab, lab.connect() as cluster:
         names = ["f1", "f2"]
         for index in range(args.trials * 2):
             on_primary = index % 2 == 1

@@ -12,7 +12,6 @@ import time
 
 from _common import lab_apart, report
 
-from pvc_core.client import Cluster
 from pvc_lab import guest
 
 
@@ -21,7 +20,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
     walls, libvirt_seconds, downtimes = [], [], []
-    with lab_apart("pvcb", "10.76.0.0/24", 27181, "bench") as lab, Cluster.connect(lab.hosts) as cluster:
+    with lab_apart("pvcb", "10.76.0.0/24", 27181, "bench") as lab, lab.connect() as cluster:
         vmlinuz, initrd = lab.guest_image()
         cluster.vms.define(guest.domain_xml("bench", vmlinuz, initrd), target="hv1")
         cluster.vms.start("bench")

@@ -121,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
-    with lab_apart("pvcn", "10.78.0.0/24", 28281, "netbench") as lab, Cluster.connect(lab.hosts) as cluster:
+    with lab_apart("pvcn", "10.78.0.0/24", 28281, "netbench") as lab, lab.connect() as cluster:
         nodes = lab.settings.node_names()
         usable = [round(new_network_usable(lab, cluster, i), 2) for i in range(args.trials)]
 

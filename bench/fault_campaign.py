@@ -171,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     trials: list[dict[str, Any]] = []
-    with lab_apart("pvcc", "10.80.0.0/24", 28481, "campaign") as lab, Cluster.connect(lab.hosts) as cluster:
+    with lab_apart("pvcc", "10.80.0.0/24", 28481, "campaign") as lab, lab.connect() as cluster:
         place_vms(cluster, lab)
         checker = Invariants(lab)
         checker.start()

@@ -29,7 +29,7 @@ LEASE_MAC = "52:54:00:99:00:09"  # no reservation: its address comes from the DH
 
 @pytest.fixture
 def cluster(lab: Lab) -> Iterator[Cluster]:
-    with Cluster.connect(lab.hosts) as client:
+    with lab.connect() as client:
         yield client
         put_back(lab, client)
         for index in range(2):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (n
 
 @pytest.fixture
 def cluster(lab: Lab) -> Iterator[Cluster]:
-    with Cluster.connect(lab.hosts) as client:
+    with lab.connect() as client:
         yield client
         for node in lab.settings.node_names():
             run_pvc("lab", "fault", "heal", node, "--state-dir", str(lab.state))

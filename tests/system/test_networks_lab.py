@@ -29,7 +29,7 @@ PLUGIN = "builtin.networks"
 
 @pytest.fixture
 def cluster(lab: Lab) -> Iterator[Cluster]:
-    with Cluster.connect(lab.hosts) as client:
+    with lab.connect() as client:
         yield client
         put_back(lab, client)
         for network in client.plugin_call(PLUGIN, "list"):

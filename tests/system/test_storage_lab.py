@@ -21,7 +21,7 @@ PLUGIN = "storage-ceph"
 
 @pytest.fixture
 def cluster(lab: Lab) -> Iterator[Cluster]:
-    with Cluster.connect(lab.hosts) as client:
+    with lab.connect() as client:
         yield client
         put_back(lab, client)
         for volume in client.plugin_call(PLUGIN, "volume.list", {"pool": "vms"}):

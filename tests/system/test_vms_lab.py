@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (n
 
 @pytest.fixture
 def cluster(lab: Lab) -> Iterator[Cluster]:
-    with Cluster.connect(lab.hosts) as client:
+    with lab.connect() as client:
         yield client
         for record in client.vms.list():  # each test starts from no VMs
             if record.state not in ("stop", "disable", "fail") or record.observed == "running":

@@ -43,7 +43,7 @@ def bare_env(zookeeper: ZooKeeper) -> Iterator[dict[str, str]]:
 
 def test_cluster_init_then_refuses_again_unless_overwrite_yes(bare_env: dict[str, str]) -> None:
     first = run_pvc("cluster", "init", env=bare_env)
-    assert first.returncode == 0 and "cluster initialised (schema version 5)" in first.stdout
+    assert first.returncode == 0 and "cluster initialised (schema version 6)" in first.stdout
     again = run_pvc("cluster", "init", env=bare_env)
     assert again.returncode == 1
     assert again.stderr.strip() == (

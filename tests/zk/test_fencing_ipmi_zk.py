@@ -12,10 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from pvc_core.client import Cluster
 from pvc_core.roles.fencing import PowerState
 from pvc_core.testing.fencing_conformance import FencingConformance
 from pvc_core.zk.session import ZkSession
-from pvc_fencing_ipmi.driver import BmcSettings, IpmiFencing, bmc_path, parse_power
+from pvc_fencing_ipmi.driver import BmcSettings, IpmiFencing, parse_power
 from pvc_lab.bmc import Bmc, pid_power_script
 
 pytestmark = pytest.mark.skipif(shutil.which("ipmi_sim") is None, reason="OpenIPMI's ipmi_sim is not installed")
@@ -50,7 +51,9 @@ def bmc(tmp_path: Path, victim: subprocess.Popen[bytes]) -> Iterator[Bmc]:
 
 
 def driver_on(node: str, session: ZkSession, settings: BmcSettings) -> IpmiFencing:
-    host = SimpleNamespace(node=node, zk=session, config=SimpleNamespace(section=lambda _name: settings))
+    host = SimpleNamespace(
+        node=node, zk=session, cluster=Cluster(session), config=SimpleNamespace(section=lambda _name: settings)
+    )
     return IpmiFencing(host, "ipmi")  # type: ignore[arg-type]
 
 
@@ -83,9 +86,11 @@ def test_power_off_really_stops_the_node(session: ZkSession, bmc: Bmc, victim: s
     assert victim.wait(5) == -signal.SIGKILL
 
 
-def test_each_node_publishes_its_own_bmc(session: ZkSession, bmc: Bmc) -> None:
+def test_each_node_publishes_its_own_bmc_among_the_plugins_secrets(session: ZkSession, bmc: Bmc) -> None:
     driver_on("hv2", session, BmcSettings.model_validate(bmc.settings()))
-    assert session.get_json(bmc_path("hv2"))["port"] == 19623
+    published = session.get_json("/secrets/plugins/fencing-ipmi/bmc/hv2")
+    assert published["port"] == 19623 and published["password"] == "secret"
+    assert session.exists("/plugins/fencing-ipmi/bmc") is None  # not where every client could read it
 
 
 def test_a_node_without_published_bmc_cannot_be_fenced_and_says_why(session: ZkSession) -> None:

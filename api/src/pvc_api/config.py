@@ -41,6 +41,9 @@ class ApiConfig(Strict):
     listen: str = "0.0.0.0"
     port: int = Field(7370, ge=1, le=65535)
     zookeeper: str = Field(description="host:port[,host:port...][/chroot] of the cluster's ZooKeeper.")
+    zookeeper_credential_file: str = Field(
+        "", description="On a secured cluster: the nodes' ZooKeeper credential file (mode 0600), node.credential."
+    )
     keys: list[ApiKey] = Field(default_factory=list, description="Accepted API keys, hashed.")
     tls: Tls | None = None
     threads: int = Field(8, ge=1, le=256)

@@ -24,6 +24,7 @@ from pvc_core.errors import PvcError
 from pvc_core.log import configure_logging, get_logger
 from pvc_core.plugins.hooks import Hooks
 from pvc_core.plugins.manager import PluginSet
+from pvc_core.zk.security import Credential
 from pvc_core.zk.session import ZkSession
 
 
@@ -40,6 +41,8 @@ def load_all(path: Path) -> Loaded:
     """Read pvcapid.yaml, load the plugins it enables and validate their sections (no ZooKeeper yet), so
     that a bad file stops pvcapid with one line before gunicorn starts."""
     config, raw = load(path)
+    if config.zookeeper_credential_file:
+        Credential.from_file(config.zookeeper_credential_file)  # unusable: one line now, not at the first request
     plugins = PluginSet()
     plugins.load(config.plugins.enable)
     declared = Hooks(plugins.pm).config_sections(plugins=config.plugins.enable)
@@ -49,7 +52,10 @@ def load_all(path: Path) -> Loaded:
 def build_app(loaded: Loaded) -> Any:
     """The WSGI app with its ZooKeeper session (call in the process that serves: sessions do not fork)."""
     config = loaded.config
-    zk = ZkSession(config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout)
+    credential = Credential.from_file(config.zookeeper_credential_file) if config.zookeeper_credential_file else None
+    zk = ZkSession(
+        config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout, credential=credential
+    )
     zk.start()
     cluster = Cluster(zk)
     keys = KeyRing({key.name: (key.hash, key.role) for key in config.keys}, stored=cluster.api_keys.hashes)

@@ -12,11 +12,14 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pvc_cli.errors import CliError
+
+if TYPE_CHECKING:
+    from pvc_core.zk.security import Credential
 
 HOSTS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d+(,[A-Za-z0-9_.\-\[\]:]+:\d+)*(/[\w/\-]*)?$")
 API = re.compile(r"^https?://[A-Za-z0-9_.\-\[\]:]+(:\d+)?(/[\w/\-]*)?$")
@@ -37,9 +40,16 @@ class Connection:
     api: str = ""
     key_file: str = ""
     cafile: str = ""
+    credential_file: str = ""  # a direct connection to a secured cluster: its ZooKeeper credential
 
     def to_dict(self) -> dict[str, Any]:
-        fields = {"zookeeper": self.zookeeper, "api": self.api, "key_file": self.key_file, "cafile": self.cafile}
+        fields = {
+            "zookeeper": self.zookeeper,
+            "api": self.api,
+            "key_file": self.key_file,
+            "cafile": self.cafile,
+            "credential_file": self.credential_file,
+        }
         return {k: v for k, v in fields.items() if v} | {"timeout": self.timeout}
 
     @property
@@ -57,6 +67,12 @@ class Connection:
         except OSError as exc:
             raise CliError(f"{self.key_file}: cannot read the API key: {exc.strerror}") from exc
 
+    def zookeeper_credential(self) -> Credential | None:
+        """The ZooKeeper credential of a direct connection: its credential file, else the file named by
+        ``$PVC_ZOOKEEPER_CREDENTIAL_FILE``, else none (an open cluster)."""
+        path = self.credential_file or os.environ.get("PVC_ZOOKEEPER_CREDENTIAL_FILE", "")
+        return read_credential(path) if path else None
+
     @classmethod
     def from_dict(cls, name: str, entry: dict[str, Any]) -> Connection:
         return cls(
@@ -66,7 +82,19 @@ class Connection:
             api=entry.get("api", ""),
             key_file=entry.get("key_file", ""),
             cafile=entry.get("cafile", ""),
+            credential_file=entry.get("credential_file", ""),
         )
+
+
+def read_credential(path: str) -> Credential:
+    """A ZooKeeper credential file, or a one-line CliError saying why it cannot be used."""
+    from pvc_core.errors import PvcError
+    from pvc_core.zk.security import Credential
+
+    try:
+        return Credential.from_file(path)
+    except PvcError as exc:
+        raise CliError(str(exc)) from None
 
 
 def config_dir() -> Path:
@@ -109,6 +137,7 @@ def add(
     api: str | None = None,
     key_file: str | None = None,
     cafile: str | None = None,
+    credential_file: str | None = None,
 ) -> Connection:
     if not NAME.match(name):
         raise CliError(f"'{name}' is not a valid connection name (letters, digits, '.', '_', '-')")
@@ -120,6 +149,10 @@ def add(
         raise CliError(f"'{api}' is not an API URL (http(s)://host[:port])")
     if api and key_file and not Path(key_file).is_file():
         raise CliError(f"{key_file}: no such key file")
+    if credential_file and api:
+        raise CliError("--credential-file is for a direct ZooKeeper connection (the API has its own key)")
+    if credential_file:
+        read_credential(credential_file)
     connection = Connection(
         name,
         zookeeper=zookeeper or "",
@@ -127,6 +160,7 @@ def add(
         api=api or "",
         key_file=str(Path(key_file).resolve()) if key_file else "",
         cafile=cafile or "",
+        credential_file=str(Path(credential_file).resolve()) if credential_file else "",
     )
     data = load()
     data["connections"][name] = connection.to_dict()

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pvc_cli.connections import resolve
+from pvc_cli.connections import Connection, resolve
+from pvc_cli.errors import CliError
 
 if TYPE_CHECKING:
     from pvc_core.client import ClusterClient
@@ -29,5 +30,14 @@ class CliContext:
             return
         from pvc_core.client import Cluster
 
-        with Cluster.connect(target.zookeeper, timeout=target.timeout) as cluster:
+        with Cluster.connect(
+            target.zookeeper, timeout=target.timeout, credential=target.zookeeper_credential()
+        ) as cluster:
             yield cluster
+
+    def direct(self) -> Connection:
+        """The chosen connection, which must be a direct ZooKeeper one (``pvc cluster init``)."""
+        target = resolve(self.connection)
+        if target.api:
+            raise CliError(f"this command needs a direct ZooKeeper connection, and '{target.name}' is the API")
+        return target

@@ -26,8 +26,11 @@ class LabApiError(LabError):
 
 
 class LabApi:
-    def __init__(self, directory: Path, zookeeper: str, port: int, listen: str = "127.0.0.1") -> None:
+    def __init__(
+        self, directory: Path, zookeeper: str, port: int, credential_file: Path | None = None, listen: str = "127.0.0.1"
+    ) -> None:
         self.directory, self.zookeeper, self.port, self.listen = directory, zookeeper, port, listen
+        self.credential_file = credential_file
 
     @property
     def url(self) -> str:
@@ -66,6 +69,8 @@ class LabApi:
             "zookeeper": self.zookeeper,
             "keys": [{"name": "lab", "hash": hashed}],
         }
+        if self.credential_file is not None:
+            settings["zookeeper_credential_file"] = str(self.credential_file)
         self.config.write_text(json.dumps(settings, indent=2) + "\n")  # JSON is YAML
         process = spawn(
             [str(PVCAPID), "--config", str(self.config)], self.directory / "pvcapid.log", self.directory / "pvcapid.pid"

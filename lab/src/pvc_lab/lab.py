@@ -24,6 +24,7 @@ a node's link down or killing its processes is a real fault. Everything the lab 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -31,13 +32,15 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvc_core.testing.netns import Frr
 from pvc_core.testing.powerdns import PowerDnsServer
 from pvc_core.testing.zookeeper import ZooKeeper
+from pvc_core.zk.security import credential_path, make_credentials
 from pvc_lab import demo_network, guest, netns
 from pvc_lab.api import LabApi
 from pvc_lab.bmc import Bmc
@@ -46,6 +49,9 @@ from pvc_lab.ceph import LabCeph
 from pvc_lab.errors import LabError
 from pvc_lab.libvirt import Libvirtd, write_identities
 from pvc_lab.processes import owned_pid, spawn, terminate
+
+if TYPE_CHECKING:
+    from pvc_core.client import Cluster
 
 DEFAULT_STATE_DIR = Path("/var/lib/pvc-lab")
 BMC_PORT = 9101
@@ -275,7 +281,7 @@ class Lab:
 
     @property
     def api(self) -> LabApi:
-        return LabApi(self.state / "api", self.hosts, self.settings.api_port)
+        return LabApi(self.state / "api", self.hosts, self.settings.api_port, self.credential_file("node"))
 
     @property
     def console_dir(self) -> Path:
@@ -316,10 +322,14 @@ class Lab:
         self.zookeeper.start(timeout=timeout)
         from pvc_core.client import Cluster
 
-        with Cluster.connect(self.hosts) as cluster:
+        credentials = make_credentials(self.credentials)
+        with Cluster.connect(self.hosts, credential=credentials["node"]) as cluster:
             if cluster.zk.exists("/schema/version") is None:
                 cluster.init()
                 progress("cluster: initialised")
+            if cluster.zk.acls is None:
+                cluster.secure(credentials)
+                progress(f"cluster: secured (ZooKeeper ACLs; credentials in {self.credentials})")
         for node in self.settings.node_names():
             bmc = self.bmc(node)
             bmc.directory.mkdir(parents=True, exist_ok=True)
@@ -353,7 +363,7 @@ class Lab:
         for index, node in enumerate(self.settings.node_names()):
             self.start_node(node, index)
         progress(f"nodes: {', '.join(self.settings.node_names())} starting pvcd")
-        with Cluster.connect(self.hosts) as cluster:
+        with self.connect() as cluster:
             cluster.wait_for_nodes(self.settings.nodes, timeout)
             self._remember_connection()
             added = [self.settings.connection_name]
@@ -483,7 +493,7 @@ class Lab:
         config: dict[str, Any] = {
             "node": node,
             "coordinators": self.settings.node_names(),
-            "zookeeper": {"hosts": self.hosts},
+            "zookeeper": {"hosts": self.hosts, "credential_file": str(self.credential_file("node"))},
             "logging": {"format": "json"},
         }
         config["drivers"] = {"fencing": "ipmi"}
@@ -557,6 +567,24 @@ class Lab:
     def node_pid(self, node: str) -> int | None:
         return owned_pid(self.node_dir(node) / "pvcd.pid", str(self.node_dir(node) / "pvcd.yaml"))
 
+    @property
+    def credentials(self) -> Path:
+        """The cluster's ZooKeeper credentials (made at the first ``up``): node, operator, read."""
+        return self.state / "credentials"
+
+    def credential_file(self, identity: str) -> Path:
+        return credential_path(self.credentials, identity)
+
+    @contextlib.contextmanager
+    def connect(self, identity: str = "operator") -> Iterator[Cluster]:
+        """A client of the lab's cluster with one of its credentials (``operator`` by default; ``node``
+        reads secrets too, ``read`` only reads)."""
+        from pvc_core.client import Cluster
+        from pvc_core.zk.security import Credential
+
+        with Cluster.connect(self.hosts, credential=Credential.from_file(self.credential_file(identity))) as cluster:
+            yield cluster
+
     def stop_node(self, node: str, kill: bool = False) -> None:
         pid = self.node_pid(node)
         if pid is not None:
@@ -569,7 +597,10 @@ class Lab:
             return
         default, _ = connections.stored()
         connections.add(
-            self.settings.connection_name, self.hosts, make_default=default in (None, self.settings.connection_name)
+            self.settings.connection_name,
+            self.hosts,
+            make_default=default in (None, self.settings.connection_name),
+            credential_file=str(self.credential_file("operator")),
         )
 
     def _remember_api_connection(self) -> None:
@@ -594,9 +625,8 @@ class Lab:
 
     def demo(self, progress: Any = print, vm: str = "demo1") -> dict[str, Any]:
         """Show the cluster, then live-migrate a running guest while its serial counter keeps counting."""
-        from pvc_core.client import Cluster
 
-        with Cluster.connect(self.hosts) as cluster:
+        with self.connect() as cluster:
             for view in cluster.nodes():
                 role = "primary" if view.is_primary else view.coordinator_state
                 progress(f"node {view.name}: {view.daemon_state}, {role}, {view.record.domain_state}")

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pvc_core.errors import ConfigError
+from pvc_core.zk.security import Credential
 
 DEFAULT_CONFIG_PATH = Path("/etc/pvc/pvcd.yaml")
 CONFIG_ENV = "PVCD_CONFIG"
@@ -36,6 +37,15 @@ class ZooKeeperConfig(StrictModel):
     session_timeout: float = Field(3.0, ge=1.0, le=60.0, description="Requested session timeout, seconds.")
     connect_timeout: float = Field(15.0, gt=0, description="How long pvcd waits for ZooKeeper at start, seconds.")
     operation_timeout: float = Field(5.0, gt=0, description="Upper bound of one ZooKeeper request, seconds.")
+    credential_file: str = Field(
+        "",
+        description="A file (mode 0600) holding the nodes' ZooKeeper credential, 'pvc-node:PASSWORD', as "
+        "'pvc cluster init --secure DIR' wrote it to DIR/node.credential. Empty: no credential (an open cluster).",
+    )
+
+    def credential(self) -> Credential | None:
+        """The credential the file holds; ConfigError (one line) when it cannot be used."""
+        return Credential.from_file(self.credential_file) if self.credential_file else None
 
     @field_validator("hosts")
     @classmethod

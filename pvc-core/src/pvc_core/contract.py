@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from pvc_core.errors import PluginError
 
-CONTRACT_VERSION = "2.3"
+CONTRACT_VERSION = "2.4"
 
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+)(?:\.(\d+))?\s*$")
 _COMPARE: dict[str, Callable[[tuple[int, int], tuple[int, int]], bool]] = {

@@ -74,6 +74,7 @@ class Daemon:
             connect_timeout=core.zookeeper.connect_timeout,
             operation_timeout=core.zookeeper.operation_timeout,
             listener=self._on_session,
+            credential=core.zookeeper.credential(),
         )
         self.dispatcher = Dispatcher(core.node)
         self.host = Host(self.config, self.zk, self.dispatcher, self.drivers, self.hooks)

@@ -100,6 +100,14 @@ class Busy(PvcError):
     exit_code = 6
 
 
+class Forbidden(PvcError):
+    """The credential (an API key's role, a ZooKeeper credential) does not allow the request."""
+
+    code = "forbidden"
+    http_status = 403
+    exit_code = 9
+
+
 class Timeout(PvcError):
     """A wait for an operation to finish ran out of time; the operation itself may still complete.
 
@@ -131,6 +139,7 @@ TAXONOMY: tuple[type[PvcError], ...] = (
     Conflict,
     AlreadyExists,
     Busy,
+    Forbidden,
     Timeout,
     Unavailable,
 )

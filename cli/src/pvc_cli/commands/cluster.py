@@ -19,17 +19,47 @@ def cluster() -> None:
 @cluster.command()
 @click.option("--overwrite", is_flag=True, help="Wipe an initialised cluster's PVC data and start afresh.")
 @click.option("--yes", is_flag=True, help="Confirm a destructive --overwrite without a prompt.")
+@click.option(
+    "--secure",
+    "secure_dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Secure the tree: the node, operator and read credentials in DIR (made where missing, mode 0600), "
+    "an ACL on every znode. On an initialised cluster: secure (migrate) it, nothing else.",
+)
 @click.pass_obj
-def init(obj: CliContext, overwrite: bool, yes: bool) -> None:
+def init(obj: CliContext, overwrite: bool, yes: bool, secure_dir: str | None) -> None:
     """Create the cluster's tree in ZooKeeper (needs a direct ZooKeeper connection)."""
     if overwrite and not yes:
         if not sys.stdin.isatty():
             raise CliError("--overwrite deletes every PVC object in the cluster; add --yes to confirm")
         click.confirm("Delete every PVC object in this cluster and initialise it again?", abort=True)
-    with obj.cluster() as client:
-        client.init(overwrite=overwrite)
+    if secure_dir is None:
+        with obj.cluster() as client:
+            client.init(overwrite=overwrite)
+            version = client.require_initialised()
+        click.echo(f"cluster initialised (schema version {version})")
+        return
+    from pathlib import Path
+
+    from pvc_core.client import Cluster
+    from pvc_core.zk.security import credential_path, make_credentials
+
+    directory = Path(secure_dir)
+    credentials = make_credentials(directory)
+    target = obj.direct()
+    with Cluster.connect(target.zookeeper, timeout=target.timeout, credential=credentials["node"]) as client:
+        initialised = client.zk.exists("/schema/version") is not None
+        if not initialised or overwrite:
+            client.init(overwrite=overwrite)
+        count = client.secure(credentials)
         version = client.require_initialised()
-    click.echo(f"cluster initialised (schema version {version})")
+    click.echo(
+        f"cluster {'initialised and ' if not initialised or overwrite else ''}secured (schema version {version}): "
+        f"an ACL on {count} znodes; credentials in {directory}/: give {credential_path(directory, 'node')} to "
+        "every node (zookeeper.credential_file) and pvcapid, operator.credential or read.credential to "
+        "'pvc connection add ... --credential-file'"
+    )
 
 
 @cluster.command()

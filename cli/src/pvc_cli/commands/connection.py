@@ -19,6 +19,11 @@ def connection() -> None:
 @click.option("--api", metavar="URL", help="The PVC API (http(s)://host:7370) instead of ZooKeeper.")
 @click.option("--key-file", type=click.Path(dir_okay=False), help="File holding the API key.")
 @click.option("--cafile", type=click.Path(dir_okay=False), help="CA certificate for an https API.")
+@click.option(
+    "--credential-file",
+    type=click.Path(dir_okay=False),
+    help="A secured cluster's ZooKeeper credential (operator.credential or read.credential; mode 0600).",
+)
 @click.option("--default", "make_default", is_flag=True, help="Make it the default connection.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the cluster.")
 def add(
@@ -27,12 +32,20 @@ def add(
     api: str | None,
     key_file: str | None,
     cafile: str | None,
+    credential_file: str | None,
     make_default: bool,
     timeout: float,
 ) -> None:
     """Store a connection named NAME (replacing one of the same name)."""
     connections.add(
-        name, zookeeper, make_default=make_default, timeout=timeout, api=api, key_file=key_file, cafile=cafile
+        name,
+        zookeeper,
+        make_default=make_default,
+        timeout=timeout,
+        api=api,
+        key_file=key_file,
+        cafile=cafile,
+        credential_file=credential_file,
     )
     click.echo(f"connection {name} saved")
 

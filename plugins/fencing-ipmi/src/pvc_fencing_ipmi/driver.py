@@ -13,15 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from pvc_core.config import ConfigSection
 from pvc_core.errors import PvcError
 from pvc_core.roles.fencing import FencingDriver, PowerState
-from pvc_core.zk.schema import Schema
-from pvc_core.zk.session import encode
+from pvc_core.zk.schema import Migration, Schema
 
 if TYPE_CHECKING:
     from pvc_core.host import Host
 
 SECTION = "fencing_ipmi"
 OWNER = "fencing-ipmi"
-BMC_ROOT = f"/plugins/{OWNER}/bmc"
+OLD_BMC_ROOT = f"/plugins/{OWNER}/bmc"  # where version 1 kept them, readable by every ZooKeeper client
 POWER = re.compile(r"power is (on|off)", re.IGNORECASE)
 
 
@@ -41,8 +40,14 @@ class BmcSettings(BaseModel):
     timeout: float = Field(5.0, gt=0, description="Seconds one ipmitool call may take.")
 
 
-def bmc_path(node: str) -> str:
-    return f"{BMC_ROOT}/{node}"
+def bmc_key(node: str) -> str:
+    """The node's BMC settings, password included, among this plugin's secrets (``plugin_secrets``)."""
+    return f"bmc/{node}"
+
+
+def _v1_to_v2(zk: Any) -> None:
+    """v2 keeps the BMC settings among the plugin's secrets (each node publishes its own again at start)."""
+    zk.delete(OLD_BMC_ROOT, recursive=True)
 
 
 def ipmitool(bmc: BmcSettings, *command: str) -> str:
@@ -94,10 +99,16 @@ def parse_power(output: str) -> PowerState:
 
 
 class IpmiFencing(FencingDriver):
-    contract: ClassVar[str | None] = ">=2.0,<3"
+    contract: ClassVar[str | None] = ">=2.4,<3"  # plugin_secrets
     config_section: ClassVar[ConfigSection | None] = ConfigSection(SECTION, BmcSettings)
-    # the BMC records this driver publishes for the primary live in a subtree it owns
-    zk_schema: ClassVar[Schema | None] = Schema(owner=OWNER, version=1, paths=(BMC_ROOT,))
+    # the BMC records this driver publishes for the primary are secrets (passwords): since version 2 they
+    # live in the plugin's secrets (on a secured cluster, only the nodes' credential reads them)
+    zk_schema: ClassVar[Schema | None] = Schema(
+        owner=OWNER,
+        version=2,
+        paths=(f"/plugins/{OWNER}",),
+        migrations=(Migration(2, "BMC settings among the plugin's secrets", _v1_to_v2),),
+    )
 
     def __init__(self, host: Host, name: str) -> None:
         super().__init__(host, name)
@@ -106,16 +117,10 @@ class IpmiFencing(FencingDriver):
 
     def publish(self) -> None:
         """Tell the cluster how to reach this node's BMC (the primary fences with it)."""
-        zk = self.host.zk
-        zk.ensure(BMC_ROOT)
-        value = encode(self.own.model_dump())
-        if zk.exists(bmc_path(self.host.node)) is None:
-            zk.create(bmc_path(self.host.node), value)
-        else:
-            zk.set(bmc_path(self.host.node), value)
+        self.host.cluster.plugin_secrets(OWNER).set(bmc_key(self.host.node), self.own.model_dump())
 
     def bmc(self, node: str) -> BmcSettings:
-        data: Any = self.host.zk.get_json(bmc_path(node))
+        data: Any = self.host.cluster.plugin_secrets(OWNER).get(bmc_key(node))
         if not data:
             raise FenceError(f"node {node} has published no BMC settings (is its fencing driver 'ipmi'?)")
         return BmcSettings.model_validate(data)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from pvc_core.nodes import DaemonState, DomainState, NodeView, read_views
 from pvc_core.waiting import poll
 from pvc_core.zk import paths, schema
+from pvc_core.zk.security import Credential
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
 __all__ = ["Cluster", "ClusterStatus", "NodeView", "wait_for"]  # NodeView lives in pvc_core.nodes
@@ -57,9 +58,12 @@ class Cluster:
 
     @classmethod
     @contextmanager
-    def connect(cls, hosts: str, timeout: float = 10.0) -> Iterator[Cluster]:
-        """A short-lived session for one command (its only ephemerals are console requests)."""
-        zk = ZkSession(hosts, session_timeout=10.0, connect_timeout=timeout, operation_timeout=timeout)
+    def connect(cls, hosts: str, timeout: float = 10.0, credential: Credential | None = None) -> Iterator[Cluster]:
+        """A short-lived session for one command (its only ephemerals are console requests); ``credential``
+        for a secured cluster (``pvc_core.zk.security``)."""
+        zk = ZkSession(
+            hosts, session_timeout=10.0, connect_timeout=timeout, operation_timeout=timeout, credential=credential
+        )
         zk.start()
         try:
             yield cls(zk)
@@ -70,6 +74,14 @@ class Cluster:
 
     def init(self, overwrite: bool = False) -> None:
         schema.initialise_cluster(self.zk, overwrite=overwrite)
+
+    def secure(self, credentials: dict[str, Credential]) -> int:
+        """Secure the tree (``pvc cluster init --secure``): ``/security`` and an ACL on every znode for the
+        ``node``, ``operator`` and ``read`` credentials; return how many znodes were set. This session must
+        use the node credential. Idempotent: it migrates an open tree and repairs drifted ACLs."""
+        from pvc_core.zk import acl_tree
+
+        return acl_tree.secure(self.zk, credentials)
 
     def require_initialised(self) -> int:
         version = schema.read_version(self.zk, schema.CORE_SCHEMA)
@@ -316,6 +328,14 @@ class Cluster:
         from pvc_core.client.plugin_data import PluginData
 
         return PluginData(self.zk, plugin)
+
+    def plugin_secrets(self, plugin: str) -> PluginData:
+        """The secrets of ``plugin`` (passwords, keys) under ``/secrets/plugins/<plugin>``, the same calls as
+        ``plugin_data``: on a secured cluster only the nodes' credential reads them. Direct connections
+        only: the API serves no secrets. Since 2.4."""
+        from pvc_core.client.plugin_data import PluginData
+
+        return PluginData(self.zk, plugin, secret=True)
 
 
 def wait_for(done: Any, timeout: float, what: str, interval: float = 0.1) -> None:

@@ -60,12 +60,14 @@ def encode_value(key: str, value: Any) -> bytes:
 
 
 class PluginData:
-    """The plugin's data over a ZooKeeper session: znodes under ``/plugins/<plugin>``."""
+    """The plugin's data over a ZooKeeper session: znodes under ``/plugins/<plugin>``; with ``secret``, its
+    secrets under ``/secrets/plugins/<plugin>`` (since 2.4: on a secured cluster only the nodes' credential
+    reads them, an operator's may write them; the API never serves them)."""
 
-    def __init__(self, zk: ZkSession, plugin: str) -> None:
+    def __init__(self, zk: ZkSession, plugin: str, secret: bool = False) -> None:
         self.zk = zk
         self.plugin = check_plugin(plugin)
-        self.root = paths.plugin_root(plugin)
+        self.root = paths.plugin_secrets_root(plugin) if secret else paths.plugin_root(plugin)
 
     def _path(self, key: str, allow_empty: bool = False) -> str:
         key = check_key(key, allow_empty)

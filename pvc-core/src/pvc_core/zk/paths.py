@@ -93,9 +93,21 @@ def placement(node: str, uuid: str | None = None) -> str:
     return f"{PLACEMENT}/{node}" if uuid is None else f"{PLACEMENT}/{node}/{uuid}"
 
 
-API_KEYS = "/api_keys"  # the API keys pvcapid accepts besides its config's: name -> hash, role (schema v5)
+API_KEYS = "/api_keys"  # the API keys pvcapid accepts besides its config's: name -> role, when, by (schema v5)
+# readable by the nodes' credential only on a secured cluster (pvc_core.zk.security); schema v6
+SECRETS = "/secrets"
+SECRET_API_KEYS = f"{SECRETS}/api_keys"  # name -> the key's hash
+SECRET_PLUGINS = f"{SECRETS}/plugins"  # a plugin's secrets (BMC passwords): PluginData(secret=True)
 AUDIT = "/audit"  # the API's audit log: chunks of entries, oldest removed past a bound (schema v5)
 
 
 def api_key(name: str) -> str:
     return f"{API_KEYS}/{name}"
+
+
+def secret_api_key(name: str) -> str:
+    return f"{SECRET_API_KEYS}/{name}"
+
+
+def plugin_secrets_root(owner: str) -> str:
+    return f"{SECRET_PLUGINS}/{owner}"

@@ -195,9 +195,24 @@ def _v4_to_v5(zk: ZkSession) -> None:
     zk.ensure(paths.AUDIT)
 
 
+def _v5_to_v6(zk: ZkSession) -> None:
+    """v6 keeps secrets apart, under ``/secrets`` (on a secured cluster only the nodes' credential reads
+    them): the API keys' hashes move from ``/api_keys/NAME`` to ``/secrets/api_keys/NAME``."""
+    for path in (paths.SECRETS, paths.SECRET_API_KEYS, paths.SECRET_PLUGINS):
+        zk.ensure(path)
+    for name in zk.children(paths.API_KEYS):
+        found = zk.get(paths.api_key(name))
+        value = decode(found[0]) if found else None
+        if not isinstance(value, dict) or "hash" not in value:
+            continue  # already moved
+        if zk.exists(paths.secret_api_key(name)) is None:
+            zk.create(paths.secret_api_key(name), encode({"hash": value["hash"]}))
+        zk.set(paths.api_key(name), encode({k: v for k, v in value.items() if k != "hash"}))
+
+
 CORE_SCHEMA = Schema(
     owner=CORE_OWNER,
-    version=5,
+    version=6,
     paths=(
         paths.CONFIG,
         paths.NODES,
@@ -215,12 +230,16 @@ CORE_SCHEMA = Schema(
         paths.PLUGINS,
         paths.API_KEYS,
         paths.AUDIT,
+        paths.SECRETS,
+        paths.SECRET_API_KEYS,
+        paths.SECRET_PLUGINS,
     ),
     migrations=(
         Migration(2, "one JSON summary znode per node; liveness and coordinator trees", _v1_to_v2),
         Migration(3, "VM name index and per-node placement index", _v2_to_v3),
         Migration(4, "plugin calls", _v3_to_v4),
         Migration(5, "API keys and the audit log", _v4_to_v5),
+        Migration(6, "secrets apart: the API keys' hashes under /secrets", _v5_to_v6),
     ),
 )
 

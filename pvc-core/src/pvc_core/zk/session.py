@@ -22,6 +22,7 @@ from kazoo.client import KazooClient, KazooState, TransactionRequest
 from kazoo.exceptions import (
     BadVersionError,
     KazooException,
+    NoAuthError,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
@@ -34,7 +35,8 @@ from kazoo.protocol.states import ZnodeStat
 # the node) are the error taxonomy's 409s; re-exported here, where the writes that raise them are
 from pvc_core.errors import AlreadyExists as AlreadyExists  # noqa: PLC0414 - an explicit re-export (mypy)
 from pvc_core.errors import Conflict as Conflict  # noqa: PLC0414 - an explicit re-export (mypy)
-from pvc_core.errors import ZooKeeperUnavailable
+from pvc_core.errors import Forbidden, ZooKeeperUnavailable
+from pvc_core.zk.security import SECURITY, ClusterAcls, Credential
 
 RETRY_FOREVER = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 1.0}
 
@@ -67,8 +69,11 @@ class ZkSession:
         operation_timeout: float = 5.0,
         listener: Callable[[SessionEvent], None] | None = None,
         read_only: bool = False,
+        credential: Credential | None = None,
     ) -> None:
         self.hosts = hosts
+        self.credential = credential
+        self.acls: ClusterAcls | None = None  # the cluster's ACLs once read (None: an open tree)
         self.connect_timeout = connect_timeout
         self.operation_timeout = operation_timeout
         self._listener = listener
@@ -84,6 +89,7 @@ class ZkSession:
             connection_retry=dict(RETRY_FOREVER),
             command_retry={"max_tries": 0},
             read_only=read_only,
+            auth_data=[("digest", credential.auth)] if credential is not None else None,
         )
         self.client.add_listener(self._on_state)
 
@@ -98,6 +104,25 @@ class ZkSession:
             raise ZooKeeperUnavailable(
                 f"cannot reach ZooKeeper at {self.hosts} within {self.connect_timeout:g}s"
             ) from exc
+        try:
+            self.load_acls()
+        except BaseException:
+            self.stop()
+            raise
+
+    def load_acls(self) -> None:
+        """Read the cluster's identities (``/security``): from now on every znode this session creates
+        carries the cluster's ACL. An open tree (no ``/security``) keeps ZooKeeper's open ACL."""
+        try:
+            found = self.get(SECURITY)
+        except Forbidden:
+            who = f"credential '{self.credential.user}'" if self.credential else "no ZooKeeper credential"
+            raise Forbidden(
+                f"the cluster at {self.hosts} is secured and this connection has {who} that may read it "
+                "(give the node config's zookeeper.credential_file, or the connection's --credential-file)"
+            ) from None
+        self.acls = ClusterAcls.from_json(found[0]) if found is not None else None
+        self.client.default_acl = self.acls.normal if self.acls is not None else None
 
     def stop(self) -> None:
         """Close the session (its ephemerals go at once) and release the connection."""
@@ -143,6 +168,9 @@ class ZkSession:
             raise ZooKeeperUnavailable(f"ZooKeeper did not answer {what} within {limit:g}s") from exc
         except (NoNodeError, NodeExistsError, BadVersionError, NotEmptyError):
             raise
+        except NoAuthError as exc:
+            who = f"credential '{self.credential.user}'" if self.credential else "no credential"
+            raise Forbidden(f"ZooKeeper refused {what}: not allowed with {who}") from exc
         except (ZookeeperError, KazooException) as exc:
             name = type(exc).__name__
             raise ZooKeeperUnavailable(f"ZooKeeper request {what} failed: {name}") from exc
@@ -186,13 +214,21 @@ class ZkSession:
                 results.append((data, stat))
         return results
 
+    def acl_for(self, path: str) -> list[Any] | None:
+        """The ACL a znode at ``path`` is created with (None: ZooKeeper's open ACL, on an open tree); pass it to
+        a transaction's ``create`` of a secret (a transaction's creates otherwise take the normal ACL)."""
+        return self.acls.for_path(path) if self.acls is not None else None
+
     def create(
         self, path: str, value: bytes = b"", ephemeral: bool = False, makepath: bool = False, sequence: bool = False
     ) -> str:
         """Create ``path`` and return the path created (with its sequence number when ``sequence``)."""
+        acl = self.acl_for(path)
         try:
             created: str = self.wait(
-                self.client.create_async(path, value, ephemeral=ephemeral, sequence=sequence, makepath=makepath),
+                self.client.create_async(
+                    path, value, acl=acl, ephemeral=ephemeral, sequence=sequence, makepath=makepath
+                ),
                 f"create {path}",
             )
         except NodeExistsError as exc:
@@ -279,6 +315,9 @@ class ZkSession:
         """Commit atomically; a failed check or create raises :class:`Conflict` naming the failed step."""
         results: list[Any] = self.wait(transaction.commit_async(), what)
         failures = [r for r in results if isinstance(r, Exception) and type(r).__name__ != "RolledBackError"]
+        if any(isinstance(r, NoAuthError) for r in failures):
+            who = f"credential '{self.credential.user}'" if self.credential else "no credential"
+            raise Forbidden(f"ZooKeeper refused {what}: not allowed with {who}")
         if failures:
             raise Conflict(f"{what}: {type(failures[0]).__name__}")
         return results
