@@ -22,7 +22,9 @@ def test_every_role_has_a_key_in_the_node_configs_drivers_section_and_an_entry_p
 def test_the_ipmi_driver_declares_its_subtree_and_the_kernel_collects_it() -> None:
     drivers = Drivers()
     drivers.resolve(DriversConfig(fencing="ipmi"))
-    assert [(s.owner, s.paths) for s in drivers.schemas()] == [("fencing-ipmi", ("/plugins/fencing-ipmi/bmc",))]
+    assert [(s.owner, s.version, s.paths) for s in drivers.schemas()] == [
+        ("fencing-ipmi", 2, ("/plugins/fencing-ipmi",))
+    ]
 
 
 class Outside(DnsDriver):

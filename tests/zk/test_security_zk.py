@@ -156,7 +156,7 @@ def test_pvcd_without_the_credential_stops_with_one_line(secured: str, nodes: No
 
 
 def test_cluster_init_secure_secures_an_open_tree_in_place(zk_hosts: str, cluster: Cluster, tmp_path: Path) -> None:
-    cluster.vms.define(domain_xml("vm1"))
+    cluster.plugin_data("acme").set("jobs/1", {"state": "done"})
     cluster.api_keys.add("ci", "read")
     directory = tmp_path / "credentials"
     env = {"PVC_CONNECTION": zk_hosts}
@@ -171,14 +171,14 @@ def test_cluster_init_secure_secures_an_open_tree_in_place(zk_hosts: str, cluste
     try:
         with Cluster.connect(zk_hosts, credential=credentials["node"]) as node:
             assert acl_tree.check(node.zk) == []
-            assert node.vms.get("vm1").name == "vm1"  # nothing lost
+            assert node.plugin_data("acme").get("jobs/1") == {"state": "done"}  # nothing lost
             assert "hash" in node.api_keys.hashes()["ci"]
         # again: the same credentials are kept, and nothing changes
         again = run_pvc("cluster", "init", "--secure", str(directory), env=env)
         assert again.returncode == 0, again.stderr
         env["PVC_ZOOKEEPER_CREDENTIAL_FILE"] = str(directory / "read.credential")
-        listed = json.loads(run_pvc("vm", "list", "-o", "json", env=env).stdout)
-        assert [vm["name"] for vm in listed] == ["vm1"]
+        listed = json.loads(run_pvc("api", "key", "list", "-o", "json", env=env).stdout)
+        assert [key["name"] for key in listed] == ["ci"]
     finally:
         empty(zk_hosts, credentials["node"])
 
