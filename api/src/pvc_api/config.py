@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pvc_core.config import ConfigSection, read_config_file, validate_sections
+from pvc_core.config import ConfigSection, ZooKeeperTlsConfig, read_config_file, validate_sections
 from pvc_core.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/pvc/pvcapid.yaml")
@@ -43,6 +43,9 @@ class ApiConfig(Strict):
     zookeeper: str = Field(description="host:port[,host:port...][/chroot] of the cluster's ZooKeeper.")
     zookeeper_credential_file: str = Field(
         "", description="On a secured cluster: the nodes' ZooKeeper credential file (mode 0600), node.credential."
+    )
+    zookeeper_tls: ZooKeeperTlsConfig | None = Field(
+        None, description="TLS to the ensemble's secure client port (ca_file, cert_file, key_file), as pvcd's."
     )
     keys: list[ApiKey] = Field(default_factory=list, description="Accepted API keys, hashed.")
     tls: Tls | None = None

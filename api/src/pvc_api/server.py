@@ -43,6 +43,8 @@ def load_all(path: Path) -> Loaded:
     config, raw = load(path)
     if config.zookeeper_credential_file:
         Credential.from_file(config.zookeeper_credential_file)  # unusable: one line now, not at the first request
+    if config.zookeeper_tls is not None:
+        config.zookeeper_tls.files()
     plugins = PluginSet()
     plugins.load(config.plugins.enable)
     declared = Hooks(plugins.pm).config_sections(plugins=config.plugins.enable)
@@ -54,7 +56,11 @@ def build_app(loaded: Loaded) -> Any:
     config = loaded.config
     credential = Credential.from_file(config.zookeeper_credential_file) if config.zookeeper_credential_file else None
     zk = ZkSession(
-        config.zookeeper, session_timeout=10.0, operation_timeout=config.operation_timeout, credential=credential
+        config.zookeeper,
+        session_timeout=10.0,
+        operation_timeout=config.operation_timeout,
+        credential=credential,
+        tls=config.zookeeper_tls.files() if config.zookeeper_tls is not None else None,
     )
     zk.start()
     cluster = Cluster(zk)

@@ -19,7 +19,7 @@ import click
 from pvc_cli.errors import CliError
 
 if TYPE_CHECKING:
-    from pvc_core.zk.security import Credential
+    from pvc_core.zk.security import Credential, TlsFiles
 
 HOSTS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d+(,[A-Za-z0-9_.\-\[\]:]+:\d+)*(/[\w/\-]*)?$")
 API = re.compile(r"^https?://[A-Za-z0-9_.\-\[\]:]+(:\d+)?(/[\w/\-]*)?$")
@@ -41,6 +41,7 @@ class Connection:
     key_file: str = ""
     cafile: str = ""
     credential_file: str = ""  # a direct connection to a secured cluster: its ZooKeeper credential
+    zookeeper_ca: str = ""  # TLS to ZooKeeper's secure client port: the CA that signed its certificates
 
     def to_dict(self) -> dict[str, Any]:
         fields = {
@@ -49,6 +50,7 @@ class Connection:
             "key_file": self.key_file,
             "cafile": self.cafile,
             "credential_file": self.credential_file,
+            "zookeeper_ca": self.zookeeper_ca,
         }
         return {k: v for k, v in fields.items() if v} | {"timeout": self.timeout}
 
@@ -73,6 +75,19 @@ class Connection:
         path = self.credential_file or os.environ.get("PVC_ZOOKEEPER_CREDENTIAL_FILE", "")
         return read_credential(path) if path else None
 
+    def zookeeper_tls(self) -> TlsFiles | None:
+        """TLS for a direct connection: its CA file, else ``$PVC_ZOOKEEPER_CA_FILE``, else none."""
+        from pvc_core.errors import PvcError
+        from pvc_core.zk.security import TlsFiles
+
+        ca = self.zookeeper_ca or os.environ.get("PVC_ZOOKEEPER_CA_FILE", "")
+        if not ca:
+            return None
+        try:
+            return TlsFiles(ca).check()
+        except PvcError as exc:
+            raise CliError(str(exc)) from None
+
     @classmethod
     def from_dict(cls, name: str, entry: dict[str, Any]) -> Connection:
         return cls(
@@ -83,6 +98,7 @@ class Connection:
             key_file=entry.get("key_file", ""),
             cafile=entry.get("cafile", ""),
             credential_file=entry.get("credential_file", ""),
+            zookeeper_ca=entry.get("zookeeper_ca", ""),
         )
 
 
@@ -138,6 +154,7 @@ def add(
     key_file: str | None = None,
     cafile: str | None = None,
     credential_file: str | None = None,
+    zookeeper_ca: str | None = None,
 ) -> Connection:
     if not NAME.match(name):
         raise CliError(f"'{name}' is not a valid connection name (letters, digits, '.', '_', '-')")
@@ -153,6 +170,8 @@ def add(
         raise CliError("--credential-file is for a direct ZooKeeper connection (the API has its own key)")
     if credential_file:
         read_credential(credential_file)
+    if zookeeper_ca and api:
+        raise CliError("--zookeeper-ca is for a direct ZooKeeper connection (give the API's CA with --cafile)")
     connection = Connection(
         name,
         zookeeper=zookeeper or "",
@@ -161,6 +180,7 @@ def add(
         key_file=str(Path(key_file).resolve()) if key_file else "",
         cafile=cafile or "",
         credential_file=str(Path(credential_file).resolve()) if credential_file else "",
+        zookeeper_ca=str(Path(zookeeper_ca).resolve()) if zookeeper_ca else "",
     )
     data = load()
     data["connections"][name] = connection.to_dict()

@@ -31,7 +31,10 @@ class CliContext:
         from pvc_core.client import Cluster
 
         with Cluster.connect(
-            target.zookeeper, timeout=target.timeout, credential=target.zookeeper_credential()
+            target.zookeeper,
+            timeout=target.timeout,
+            credential=target.zookeeper_credential(),
+            tls=target.zookeeper_tls(),
         ) as cluster:
             yield cluster
 

@@ -27,10 +27,16 @@ class LabApiError(LabError):
 
 class LabApi:
     def __init__(
-        self, directory: Path, zookeeper: str, port: int, credential_file: Path | None = None, listen: str = "127.0.0.1"
+        self,
+        directory: Path,
+        zookeeper: str,
+        port: int,
+        credential_file: Path | None = None,
+        zookeeper_ca: Path | None = None,
+        listen: str = "127.0.0.1",
     ) -> None:
         self.directory, self.zookeeper, self.port, self.listen = directory, zookeeper, port, listen
-        self.credential_file = credential_file
+        self.credential_file, self.zookeeper_ca = credential_file, zookeeper_ca
 
     @property
     def url(self) -> str:
@@ -71,6 +77,8 @@ class LabApi:
         }
         if self.credential_file is not None:
             settings["zookeeper_credential_file"] = str(self.credential_file)
+        if self.zookeeper_ca is not None:
+            settings["zookeeper_tls"] = {"ca_file": str(self.zookeeper_ca)}
         self.config.write_text(json.dumps(settings, indent=2) + "\n")  # JSON is YAML
         process = spawn(
             [str(PVCAPID), "--config", str(self.config)], self.directory / "pvcapid.log", self.directory / "pvcapid.pid"

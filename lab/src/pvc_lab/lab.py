@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from pvc_core.testing.netns import Frr
 from pvc_core.testing.powerdns import PowerDnsServer
+from pvc_core.testing.tls import TlsMaterial, make_certificates
 from pvc_core.testing.zookeeper import ZooKeeper
-from pvc_core.zk.security import credential_path, make_credentials
+from pvc_core.zk.security import TlsFiles, credential_path, make_credentials
 from pvc_lab import demo_network, guest, netns
 from pvc_lab.api import LabApi
 from pvc_lab.bmc import Bmc
@@ -189,11 +190,15 @@ class Lab:
     def __init__(self, settings: LabSettings | None = None) -> None:
         self.settings = settings or LabSettings()
         self.state = self.settings.state_dir
+        # ZooKeeper serves TLS on its secure client ports, and every PVC process of the lab uses them (the
+        # plain ports answer the lab's own health checks); the certificates are made at the first ``up``
+        self.tls = TlsMaterial(self.state / "tls" / "ca.pem", self.state / "tls" / "server.pem")
         self.zookeeper = ZooKeeper(
             self.state / "zookeeper",
             size=3,
             client_address=self.settings.gateway,
             base_port=self.settings.zookeeper_port,
+            tls=self.tls,
         )
 
     @property
@@ -202,7 +207,12 @@ class Lab:
 
     @property
     def hosts(self) -> str:
-        return self.zookeeper.hosts
+        """The ensemble's secure (TLS) client ports: what every PVC process of the lab connects to."""
+        return self.zookeeper.secure_hosts
+
+    @property
+    def zookeeper_tls(self) -> TlsFiles:
+        return TlsFiles(str(self.tls.ca_file))
 
     def node_dir(self, node: str) -> Path:
         return self.state / node
@@ -281,7 +291,9 @@ class Lab:
 
     @property
     def api(self) -> LabApi:
-        return LabApi(self.state / "api", self.hosts, self.settings.api_port, self.credential_file("node"))
+        return LabApi(
+            self.state / "api", self.hosts, self.settings.api_port, self.credential_file("node"), self.tls.ca_file
+        )
 
     @property
     def console_dir(self) -> Path:
@@ -318,12 +330,13 @@ class Lab:
         self.manifest.write_text(json.dumps({"settings": self.settings.to_dict(), "started": time.time()}, indent=2))
         progress(f"network: bridge in {self.settings.switch}, {self.settings.nodes} node namespaces")
         self._network()
-        progress(f"zookeeper: 3-member ensemble on {self.hosts}")
+        make_certificates(self.tls.ca_file.parent, [self.settings.gateway])
+        progress(f"zookeeper: 3-member ensemble on {self.hosts} (TLS; CA {self.tls.ca_file})")
         self.zookeeper.start(timeout=timeout)
         from pvc_core.client import Cluster
 
         credentials = make_credentials(self.credentials)
-        with Cluster.connect(self.hosts, credential=credentials["node"]) as cluster:
+        with Cluster.connect(self.hosts, credential=credentials["node"], tls=self.zookeeper_tls) as cluster:
             if cluster.zk.exists("/schema/version") is None:
                 cluster.init()
                 progress("cluster: initialised")
@@ -493,7 +506,11 @@ class Lab:
         config: dict[str, Any] = {
             "node": node,
             "coordinators": self.settings.node_names(),
-            "zookeeper": {"hosts": self.hosts, "credential_file": str(self.credential_file("node"))},
+            "zookeeper": {
+                "hosts": self.hosts,
+                "credential_file": str(self.credential_file("node")),
+                "tls": {"ca_file": str(self.tls.ca_file)},
+            },
             "logging": {"format": "json"},
         }
         config["drivers"] = {"fencing": "ipmi"}
@@ -582,7 +599,8 @@ class Lab:
         from pvc_core.client import Cluster
         from pvc_core.zk.security import Credential
 
-        with Cluster.connect(self.hosts, credential=Credential.from_file(self.credential_file(identity))) as cluster:
+        credential = Credential.from_file(self.credential_file(identity))
+        with Cluster.connect(self.hosts, credential=credential, tls=self.zookeeper_tls) as cluster:
             yield cluster
 
     def stop_node(self, node: str, kill: bool = False) -> None:
@@ -601,6 +619,7 @@ class Lab:
             self.hosts,
             make_default=default in (None, self.settings.connection_name),
             credential_file=str(self.credential_file("operator")),
+            zookeeper_ca=str(self.tls.ca_file),
         )
 
     def _remember_api_connection(self) -> None:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pvc_core.errors import ConfigError
-from pvc_core.zk.security import Credential
+from pvc_core.zk.security import Credential, TlsFiles
 
 DEFAULT_CONFIG_PATH = Path("/etc/pvc/pvcd.yaml")
 CONFIG_ENV = "PVCD_CONFIG"
@@ -32,6 +32,15 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class ZooKeeperTlsConfig(StrictModel):
+    ca_file: str = Field(description="The CA certificate (PEM) that signed the ZooKeeper servers' certificates.")
+    cert_file: str = Field("", description="This node's client certificate (PEM), if the ensemble asks for one.")
+    key_file: str = Field("", description="Its private key (PEM).")
+
+    def files(self) -> TlsFiles:
+        return TlsFiles(self.ca_file, self.cert_file, self.key_file).check()
+
+
 class ZooKeeperConfig(StrictModel):
     hosts: str = Field(description="host:port[,host:port...][/chroot] of the coordinators' ZooKeeper ensemble.")
     session_timeout: float = Field(3.0, ge=1.0, le=60.0, description="Requested session timeout, seconds.")
@@ -41,6 +50,10 @@ class ZooKeeperConfig(StrictModel):
         "",
         description="A file (mode 0600) holding the nodes' ZooKeeper credential, 'pvc-node:PASSWORD', as "
         "'pvc cluster init --secure DIR' wrote it to DIR/node.credential. Empty: no credential (an open cluster).",
+    )
+
+    tls: ZooKeeperTlsConfig | None = Field(
+        None, description="TLS to the ensemble's secure client port (then 'hosts' names those ports)."
     )
 
     def credential(self) -> Credential | None:

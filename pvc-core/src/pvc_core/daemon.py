@@ -75,6 +75,7 @@ class Daemon:
             operation_timeout=core.zookeeper.operation_timeout,
             listener=self._on_session,
             credential=core.zookeeper.credential(),
+            tls=core.zookeeper.tls.files() if core.zookeeper.tls is not None else None,
         )
         self.dispatcher = Dispatcher(core.node)
         self.host = Host(self.config, self.zk, self.dispatcher, self.drivers, self.hooks)

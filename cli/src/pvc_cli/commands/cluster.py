@@ -48,7 +48,9 @@ def init(obj: CliContext, overwrite: bool, yes: bool, secure_dir: str | None) ->
     directory = Path(secure_dir)
     credentials = make_credentials(directory)
     target = obj.direct()
-    with Cluster.connect(target.zookeeper, timeout=target.timeout, credential=credentials["node"]) as client:
+    with Cluster.connect(
+        target.zookeeper, timeout=target.timeout, credential=credentials["node"], tls=target.zookeeper_tls()
+    ) as client:
         initialised = client.zk.exists("/schema/version") is not None
         if not initialised or overwrite:
             client.init(overwrite=overwrite)

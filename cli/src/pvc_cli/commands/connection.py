@@ -24,6 +24,11 @@ def connection() -> None:
     type=click.Path(dir_okay=False),
     help="A secured cluster's ZooKeeper credential (operator.credential or read.credential; mode 0600).",
 )
+@click.option(
+    "--zookeeper-ca",
+    type=click.Path(dir_okay=False),
+    help="TLS to ZooKeeper's secure client port: the CA (PEM) that signed its certificates.",
+)
 @click.option("--default", "make_default", is_flag=True, help="Make it the default connection.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the cluster.")
 def add(
@@ -33,6 +38,7 @@ def add(
     key_file: str | None,
     cafile: str | None,
     credential_file: str | None,
+    zookeeper_ca: str | None,
     make_default: bool,
     timeout: float,
 ) -> None:
@@ -46,6 +52,7 @@ def add(
         key_file=key_file,
         cafile=cafile,
         credential_file=credential_file,
+        zookeeper_ca=zookeeper_ca,
     )
     click.echo(f"connection {name} saved")
 

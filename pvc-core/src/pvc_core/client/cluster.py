@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 from pvc_core.nodes import DaemonState, DomainState, NodeView, read_views
 from pvc_core.waiting import poll
 from pvc_core.zk import paths, schema
-from pvc_core.zk.security import Credential
+from pvc_core.zk.security import Credential, TlsFiles
 from pvc_core.zk.session import Conflict, ZkSession, decode, encode
 
 __all__ = ["Cluster", "ClusterStatus", "NodeView", "wait_for"]  # NodeView lives in pvc_core.nodes
@@ -58,11 +58,18 @@ class Cluster:
 
     @classmethod
     @contextmanager
-    def connect(cls, hosts: str, timeout: float = 10.0, credential: Credential | None = None) -> Iterator[Cluster]:
+    def connect(
+        cls, hosts: str, timeout: float = 10.0, credential: Credential | None = None, tls: TlsFiles | None = None
+    ) -> Iterator[Cluster]:
         """A short-lived session for one command (its only ephemerals are console requests); ``credential``
-        for a secured cluster (``pvc_core.zk.security``)."""
+        for a secured cluster, ``tls`` for the ensemble's secure client port (``pvc_core.zk.security``)."""
         zk = ZkSession(
-            hosts, session_timeout=10.0, connect_timeout=timeout, operation_timeout=timeout, credential=credential
+            hosts,
+            session_timeout=10.0,
+            connect_timeout=timeout,
+            operation_timeout=timeout,
+            credential=credential,
+            tls=tls,
         )
         zk.start()
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pvc_core.errors import PvcError
 from pvc_core.testing.processes import owned_pid, spawn, terminate
+from pvc_core.testing.tls import TlsMaterial
 
 CLASSPATH = ":".join(
     [
@@ -29,6 +30,9 @@ CLASSPATH = ":".join(
         "/usr/share/java/log4j-1.2.jar",
     ]
 )
+# the Netty connection factory (which alone serves TLS) needs these beside what zookeeper.jar's manifest names
+NETTY = ["/usr/share/java/netty-codec.jar", "/usr/share/java/netty-resolver.jar"]
+SECURE_PORT_OFFSET = 300  # a member's secure client port: its client port + this
 JAVA_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Dzookeeper.admin.enableServer=false"]
 
 
@@ -64,8 +68,10 @@ class ZooKeeper:
         client_address: str = "127.0.0.1",
         base_port: int = 21810,
         tick_time: int = 500,
+        tls: TlsMaterial | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self.tls = tls  # also serve TLS on each member's secure client port
         self._spawned: dict[int, subprocess.Popen[bytes]] = {}  # the members this object started, by myid
         self.size = size
         self.client_address = client_address
@@ -85,6 +91,11 @@ class ZooKeeper:
     def hosts(self) -> str:
         return ",".join(f"{self.client_address}:{m.client_port}" for m in self.members)
 
+    @property
+    def secure_hosts(self) -> str:
+        """The members' secure client ports (TLS), when ``tls`` was given."""
+        return ",".join(f"{self.client_address}:{m.client_port + SECURE_PORT_OFFSET}" for m in self.members)
+
     def write_config(self) -> None:
         for member in self.members:
             (member.directory / "data").mkdir(parents=True, exist_ok=True)
@@ -102,6 +113,17 @@ class ZooKeeper:
                 "maxClientCnxns=0",
                 "autopurge.purgeInterval=1",
             ]
+            if self.tls is not None:
+                lines += [
+                    f"secureClientPort={member.client_port + SECURE_PORT_OFFSET}",
+                    f"secureClientPortAddress={self.client_address}",
+                    "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+                    f"ssl.keyStore.location={self.tls.server_pem}",
+                    "ssl.keyStore.type=PEM",
+                    f"ssl.trustStore.location={self.tls.ca_file}",
+                    "ssl.trustStore.type=PEM",
+                    "ssl.clientAuth=none",
+                ]
             if self.size > 1:
                 (member.directory / "data" / "myid").write_text(f"{member.myid}\n")
                 lines += [f"server.{m.myid}=127.0.0.1:{m.quorum_port}:{m.election_port}" for m in self.members]
@@ -140,7 +162,7 @@ class ZooKeeper:
                     *JAVA_FLAGS,
                     f"-Dlog4j.configuration=file:{member.directory / 'log4j.properties'}",
                     "-cp",
-                    f"{CLASSPATH}:{member.directory}",
+                    f"{CLASSPATH}:{':'.join(NETTY) + ':' if self.tls is not None else ''}{member.directory}",
                     main_class,
                     str(member.config),
                 ],

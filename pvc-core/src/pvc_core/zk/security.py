@@ -78,6 +78,35 @@ class Credential:
 
 
 @dataclass(frozen=True)
+class TlsFiles:
+    """TLS to ZooKeeper's secure client port: the CA that signed the servers' certificates, and this
+    client's own certificate and key when the ensemble asks for one (``ssl.clientAuth=need``)."""
+
+    ca_file: str
+    cert_file: str = ""
+    key_file: str = ""
+
+    def check(self) -> TlsFiles:
+        """Itself, once every file it names is readable; else ConfigError naming the file."""
+        for what, path in (("CA", self.ca_file), ("certificate", self.cert_file), ("key", self.key_file)):
+            if path and not os.access(path, os.R_OK):
+                raise ConfigError(f"the ZooKeeper TLS {what} file {path} cannot be read")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigError("ZooKeeper TLS: give both a certificate and its key, or neither")
+        return self
+
+    def kazoo(self) -> dict[str, Any]:
+        """KazooClient's arguments for it (the server's certificate is always verified)."""
+        return {
+            "use_ssl": True,
+            "verify_certs": True,
+            "ca": self.ca_file,
+            "certfile": self.cert_file or None,
+            "keyfile": self.key_file or None,
+        }
+
+
+@dataclass(frozen=True)
 class ClusterAcls:
     """The ACLs of a secured cluster, from its identities' digests."""
 

@@ -36,7 +36,7 @@ from kazoo.protocol.states import ZnodeStat
 from pvc_core.errors import AlreadyExists as AlreadyExists  # noqa: PLC0414 - an explicit re-export (mypy)
 from pvc_core.errors import Conflict as Conflict  # noqa: PLC0414 - an explicit re-export (mypy)
 from pvc_core.errors import Forbidden, ZooKeeperUnavailable
-from pvc_core.zk.security import SECURITY, ClusterAcls, Credential
+from pvc_core.zk.security import SECURITY, ClusterAcls, Credential, TlsFiles
 
 RETRY_FOREVER = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 1.0}
 
@@ -70,9 +70,11 @@ class ZkSession:
         listener: Callable[[SessionEvent], None] | None = None,
         read_only: bool = False,
         credential: Credential | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.hosts = hosts
         self.credential = credential
+        self.tls = tls
         self.acls: ClusterAcls | None = None  # the cluster's ACLs once read (None: an open tree)
         self.connect_timeout = connect_timeout
         self.operation_timeout = operation_timeout
@@ -90,6 +92,7 @@ class ZkSession:
             command_retry={"max_tries": 0},
             read_only=read_only,
             auth_data=[("digest", credential.auth)] if credential is not None else None,
+            **(tls.check().kazoo() if tls is not None else {}),
         )
         self.client.add_listener(self._on_state)
 
@@ -101,8 +104,14 @@ class ZkSession:
         except KazooTimeoutError as exc:
             self.client.stop()
             self.client.close()
+            hint = (
+                " over TLS (are these its secure client ports, and did the CA in "
+                f"{self.tls.ca_file} sign its certificate?)"
+                if self.tls is not None
+                else ""
+            )
             raise ZooKeeperUnavailable(
-                f"cannot reach ZooKeeper at {self.hosts} within {self.connect_timeout:g}s"
+                f"cannot reach ZooKeeper at {self.hosts} within {self.connect_timeout:g}s{hint}"
             ) from exc
         try:
             self.load_acls()
