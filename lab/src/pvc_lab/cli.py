@@ -140,6 +140,9 @@ for _name, _help in (
     ("resume", "SIGCONT NODE's pvcd."),
     ("partition", "Cut NODE off the cluster network (nftables drops all on its eth0)."),
     ("heal", "Undo partition."),
+    ("kill-osd", "SIGKILL NODE's Ceph OSD daemons (its storage plugin starts them again)."),
+    ("bmc-off", "Stop NODE's BMC answering (a fence of NODE fails)."),
+    ("bmc-on", "Undo bmc-off."),
 ):
     _fault_command(_name, _help)
 

@@ -6,6 +6,8 @@
 * ``pause`` / ``resume NODE``: SIGSTOP / SIGCONT its pvcd (a hung daemon: its session expires meanwhile);
 * ``partition`` / ``heal NODE``: an nftables table in its namespace dropping everything on its cluster
   link (``eth0``) but what its BMC needs (nothing: the BMCs live in the root namespace);
+* ``kill-osd NODE``: SIGKILL the node's Ceph OSD daemons (its pvcd's storage plugin starts them again);
+* ``bmc-off`` / ``bmc-on NODE``: its BMC stops answering (its ipmi_sim stopped), or answers again;
 * ``zookeeper stop|start MEMBER``: one member of the ensemble (1, 2 or 3), killed or started.
 
 Each returns what it did and what to watch, in one or two lines.
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
     from pvc_lab.lab import Lab
 
 PARTITION_TABLE = "pvc_lab_partition"
-NODE_FAULTS = ("power-off", "power-on", "kill", "pause", "resume", "partition", "heal")
+NODE_FAULTS = (
+    "power-off", "power-on", "kill", "pause", "resume", "partition", "heal", "kill-osd", "bmc-off", "bmc-on"
+)  # fmt: skip
 
 
 def _node(lab: Lab, node: str) -> str:
@@ -83,7 +87,38 @@ def node_fault(lab: Lab, fault: str, node: str) -> str:
     if fault == "heal":
         netns.run_nft(f"delete table inet {PARTITION_TABLE}\n", lab.settings.netns_of(node), check=False)
         return f"{node}: back on the cluster network; watch: pvc node list"
+    if fault == "kill-osd":
+        killed = osd_pids(lab, node)
+        if not killed:
+            raise LabError(f"{node} runs no Ceph OSD (pvc storage osd list)")
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        return (
+            f"{node}: Ceph OSD daemon(s) killed (pid {', '.join(map(str, killed))}); watch: pvc storage status "
+            "(degraded, then HEALTH_OK once the node's storage plugin started them again)"
+        )
+    if fault == "bmc-off":
+        lab.bmc(node).stop()
+        return f"{node}: its BMC no longer answers; a fence of {node} fails until: pvc lab fault bmc-on {node}"
+    if fault == "bmc-on":
+        bmc = lab.bmc(node)
+        if bmc.pid() is None:
+            bmc.start()
+        return f"{node}: its BMC answers again; watch: pvc cluster status (a failed fence is tried again)"
     raise LabError(f"unknown fault '{fault}' ({', '.join(NODE_FAULTS)})")
+
+
+def osd_pids(lab: Lab, node: str) -> list[int]:
+    """The node's running ceph-osd daemons (from the pid files the storage plugin keeps, each checked)."""
+    found = []
+    for pidfile in sorted((lab.node_dir(node) / "osds").glob("ceph-*/pid")):
+        try:
+            pid = int(pidfile.read_text().strip())
+            if b"ceph-osd" in open(f"/proc/{pid}/cmdline", "rb").read():  # noqa: SIM115
+                found.append(pid)
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def zookeeper_fault(lab: Lab, action: str, member: int) -> str:
