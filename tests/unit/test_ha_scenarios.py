@@ -12,8 +12,8 @@ from pvc_core.ha.simulator import run_scenario
 SCENARIOS = sorted(p for p in (Path(__file__).parents[1] / "ha-scenarios").iterdir() if p.is_dir())
 
 
-def test_there_are_at_least_forty_scenarios() -> None:
-    assert len(SCENARIOS) >= 40
+def test_there_are_at_least_a_hundred_scenarios() -> None:
+    assert len(SCENARIOS) >= 100
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])

@@ -12,6 +12,9 @@ checks the safety invariants:
   the node has stopped its VMs itself);
 * never two fencers: at most one node acts as primary, and only actions carrying the current epoch run.
 
+A scenario whose cluster says ``networks: true`` has managed networks: their gateways follow the acting
+primary, and the log says when they move (and when nobody holds them).
+
 A scenario whose cluster says ``storage: true`` also has shared storage (Ceph, as the ``storage-ceph``
 plugin fences it): after a confirmed power-off the primary blocklists the node's clients and breaks its
 VMs' disk locks before anything is recovered, and a failure there fails the fence, as in pvcd. Then also:
@@ -144,6 +147,9 @@ class Simulation:
     recovered: dict[str, float] = field(default_factory=dict)  # node -> when its VMs were recovered
     known_alive: set[str] = field(default_factory=set)
     zookeeper_up: bool = True
+    gateways: bool = False  # the cluster has managed networks: their gateways float with the primary
+    gateway_holders: set[str] = field(default_factory=set)
+    gateway_conflict: bool = False
     sessions_made: int = 0  # every new session gets a new id (as ZooKeeper's)
     session_at_fence: dict[str, int] = field(default_factory=dict)  # node -> its session when its fence started
 
@@ -388,6 +394,8 @@ class Simulation:
         self._finish_fences()
         self._finish_starts()
         acting = self._acting_primary()
+        if self.gateways:
+            self._gateway(acting)
         if acting is not None:
             alive = {n.name for n in self.nodes.values() if n.session}
             monitor = self.monitors[acting]
@@ -397,6 +405,29 @@ class Simulation:
             else:
                 self._run(acting, monitor.tick(self.now))
         self.check()
+
+    def _gateway(self, acting: str | None) -> None:
+        """The managed networks' gateways (and the cluster DNS address) float with the primary: the acting
+        primary takes them (``pvc_become_primary``); a holder gives them up when it learns it lost the role
+        (``pvc_become_secondary``: its session lost, seen once it reaches ZooKeeper again) or when it loses
+        power. A node cut off keeps them, unreachable; a paused pvcd cannot give them up until it resumes,
+        and its kernel still answers for them meanwhile: logged, not a violation (docs/ha.md, known gaps)."""
+        if acting is not None and self.nodes[acting].reaches_zookeeper and acting not in self.gateway_holders:
+            self.gateway_holders.add(acting)
+            self.say(f"{acting} takes the gateways")
+        for name in sorted(self.gateway_holders - {acting} if acting else self.gateway_holders):
+            node = self.nodes[name]
+            if not node.powered:
+                self.gateway_holders.discard(name)
+                self.say(f"{name} powered off: its gateways with it")
+            elif node.reaches_zookeeper and not self.monitors[name].acting:
+                self.gateway_holders.discard(name)
+                self.say(f"{name} gives up the gateways (it lost the primary role)")
+        answering = sorted(n for n in self.gateway_holders if self.nodes[n].powered and self.nodes[n].network)
+        conflict = len(answering) > 1
+        if conflict and not self.gateway_conflict:
+            self.say(f"gateways answered by {' and '.join(answering)} at once")
+        self.gateway_conflict = conflict
 
     def check(self) -> None:
         where: dict[str, list[str]] = {}
@@ -583,6 +614,7 @@ def load(directory: Path) -> tuple[dict[str, Any], Simulation]:
         vm_homes=dict(cluster.get("vms", {})),
         settings=settings,
         storage=SimStorage() if cluster.get("storage") else None,
+        gateways=bool(cluster.get("networks")),
         **scenario.get("simulation", {}),
     )
     return scenario, simulation
