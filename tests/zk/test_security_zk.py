@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
-from kazoo.security import OPEN_ACL_UNSAFE
 from support import Nodes, compute_nodes_ready, domain_xml, private_hypervisor, run_pvc, wait_until
 
 from pvc_core.client import Cluster
 from pvc_core.errors import Forbidden
+from pvc_core.testing.security import remove_secured_tree
 from pvc_core.zk import acl_tree, paths
 from pvc_core.zk.security import SECURITY, Credential, make_credentials
 
@@ -30,15 +30,6 @@ def credentials(tmp_path: Path) -> dict[str, Credential]:
     return make_credentials(tmp_path / "credentials")
 
 
-def empty(hosts: str, node: Credential) -> None:
-    """Remove a secured test cluster's tree with its node credential, and open its root again (the chroot
-    itself is removed by the ``zk_hosts`` fixture, without a credential)."""
-    with Cluster.connect(hosts, credential=node) as cluster:
-        for child in cluster.zk.children("/"):
-            cluster.zk.delete(f"/{child}", recursive=True)
-        cluster.zk.client.set_acls("/", OPEN_ACL_UNSAFE)
-
-
 @pytest.fixture
 def secured(zk_hosts: str, credentials: dict[str, Credential]) -> Iterator[str]:
     """The test's cluster, secured; its tree emptied with the node credential afterwards."""
@@ -47,7 +38,7 @@ def secured(zk_hosts: str, credentials: dict[str, Credential]) -> Iterator[str]:
     try:
         yield zk_hosts
     finally:
-        empty(zk_hosts, credentials["node"])
+        remove_secured_tree(zk_hosts, credentials["node"])
 
 
 @contextlib.contextmanager
@@ -180,7 +171,7 @@ def test_cluster_init_secure_secures_an_open_tree_in_place(zk_hosts: str, cluste
         listed = json.loads(run_pvc("api", "key", "list", "-o", "json", env=env).stdout)
         assert [key["name"] for key in listed] == ["ci"]
     finally:
-        empty(zk_hosts, credentials["node"])
+        remove_secured_tree(zk_hosts, credentials["node"])
 
 
 def test_a_credential_file_readable_by_others_is_refused(tmp_path: Path, zk_hosts: str) -> None:
