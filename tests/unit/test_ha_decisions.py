@@ -153,3 +153,29 @@ def test_the_primary_refuses_to_fence_itself_with_a_fault() -> None:
     actions = monitor.request_fence(5.0, "hv1")
     assert [type(a) for a in actions] == [Fault] and "cannot fence itself" in actions[0].message  # type: ignore[union-attr]
     assert monitor.request_fence(5.0, "hv2") == [Fence("hv2", 7, 1)]
+
+
+def test_an_operators_failed_fence_of_a_live_node_still_raises_its_fault() -> None:
+    monitor = primary(HaSettings(fence_retries=0))
+    assert monitor.request_fence(5.0, "hv2") == [Fence("hv2", 7, 1)]
+    actions = monitor.fence_result(6.0, "hv2", 7, confirmed_off=False, reason="no fencing driver")
+    assert [type(a) for a in actions] == [Fault] and "fencing hv2 failed" in actions[0].message  # type: ignore[union-attr]
+
+
+def test_a_node_back_during_a_fence_that_fails_is_a_member_again() -> None:
+    monitor = primary(HaSettings(fence_retries=0))
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    assert monitor.tick(16.0) == [MarkDead("hv3", 7), Fence("hv3", 7, 1)]
+    monitor.liveness(16.5, NODES, NODES)  # powered on while its fence runs
+    assert monitor.fence_result(17.0, "hv3", 7, confirmed_off=False, reason="BMC unreachable") == []
+    assert monitor.tick(60.0) == []  # nothing to retry
+
+
+def test_a_fenced_node_back_and_gone_again_is_recorded_dead_once() -> None:
+    monitor = primary()
+    monitor.liveness(10.0, NODES - {"hv3"}, NODES)
+    monitor.tick(16.0)
+    monitor.fence_result(17.0, "hv3", 7, confirmed_off=True, reason="off")
+    assert monitor.liveness(20.0, NODES, NODES) == []  # powered on: flushed, still fenced
+    assert monitor.liveness(30.0, NODES - {"hv3"}, NODES) == [MarkDead("hv3", 7)]
+    assert monitor.liveness(31.0, NODES - {"hv3", "hv4"}, NODES) == []

@@ -225,7 +225,7 @@ class FenceMonitor:
             cleared: list[Action] = [ClearFault(node, epoch)] if track.faulted else []
             track.faulted = False
             return [*cleared, Recover(node, epoch, f"fenced: {reason}")]
-        if node in self.alive:  # it came back during a fence that failed: a member again, nothing to retry
+        if track.returned and node in self.alive:  # it came back during a fence that failed: a member again
             self.tracks[node] = NodeTrack()
             return [ClearFault(node, epoch)] if track.faulted else []
         if track.retries_left > 0:
