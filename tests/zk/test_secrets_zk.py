@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from api_support import KEY, Api
-from support import Nodes, compute_node, compute_nodes_ready, run_pvc, wait_until
+from support import Nodes, compute_nodes_ready, private_hypervisor, run_pvc, wait_until
 
 from pvc_api.testing import start_api, stop_api
 from pvc_core.client import Cluster
@@ -26,13 +26,13 @@ def test_no_secret_in_any_answer_output_or_log(zk_hosts: str, nodes: Nodes, tmp_
         admin.secure(credentials)
     try:
         for name in ("hv1", "hv2"):
-            compute_node(
-                nodes,
+            nodes.start(
                 name,
                 zk_hosts,
                 ["hv1", "hv2"],
                 zookeeper={"hosts": zk_hosts, "session_timeout": 2.0, "credential_file": str(node_file)},
                 drivers={"compute": "libvirt", "fencing": "ipmi"},
+                compute_libvirt={"uri": private_hypervisor(tmp_path, name)},
                 fencing_ipmi={"host": "127.0.0.1", "port": 19997, "password": BMC_PASSWORD, "timeout": 1.0},
             )
         process, port = start_api(tmp_path, zk_hosts, sections={"zookeeper_credential_file": str(node_file)})
