@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pvc_lab import faults, guest
+from pvc_lab import faults, guest, power
 
 if TYPE_CHECKING:
     from pvc_core.client import Cluster
@@ -206,8 +206,9 @@ def bring_back(cluster: Cluster, lab: Lab, timeout: float) -> None:
         if lab.node_pid(node) is not None:
             faults.node_fault(lab, "resume", node)
     for node in lab.settings.node_names():
-        if wait(lambda n=node: cluster.node(n).alive, 5.0) is None:  # type: ignore[misc]
-            lab.bmc(node).power("off")  # whatever half-state it is in (a killed pvcd): off, then on
+        if lab.node_pid(node) is None:  # powered off, or its pvcd killed: off (if need be), then on
+            if power.is_on(lab, node):
+                lab.bmc(node).power("off")
             lab.bmc(node).power("on")
     for node in lab.settings.node_names():
         wait(lambda n=node: cluster.node(n).alive and cluster.node(n).daemon_state == "run", timeout)  # type: ignore[misc]
@@ -277,6 +278,9 @@ def cause(cluster: Cluster, lab: Lab, kind: str, rng: random.Random, record: dic
         time.sleep({"pvcd_pause_short": 2.0, "pvcd_pause_within_grace": 6.0, "pvcd_pause_long": 15.0}[kind])
         if lab.node_pid(node) is not None:
             faults.node_fault(lab, "resume", node)
+    if not kind.startswith("pvcd_pause"):  # the cluster must see the fault before it can recover from it
+        seen = wait(lambda: not cluster.node(node).alive, 30.0)
+        record["seen_s"] = None if seen is None else round(time.monotonic() - started, 2)
     back = wait(lambda: all_running(cluster), recovery)
     record["recovery_s"] = None if back is None else round(time.monotonic() - started, 2)
     record["fenced"] = [v.name for v in cluster.nodes() if v.daemon_state == "fenced"]
