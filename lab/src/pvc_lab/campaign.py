@@ -218,6 +218,17 @@ def bring_back(cluster: Cluster, lab: Lab, timeout: float) -> None:
         lab.wait_storage_settled(timeout)
     for fault in cluster.faults():
         cluster.zk.delete(f"/faults/{fault['node']}")
+    home(cluster, lab, timeout)
+
+
+def home(cluster: Cluster, lab: Lab, timeout: float) -> None:
+    """Every campaign VM back on its own node (live migration), so that every trial finds one VM per node."""
+    nodes = lab.settings.node_names()
+    for index, name in enumerate(VMS):
+        target = nodes[index % len(nodes)]
+        if cluster.vms.get(name).node != target:
+            cluster.vms.move(name, target)
+            cluster.vms.wait(name, timeout=timeout)
 
 
 def cause(cluster: Cluster, lab: Lab, kind: str, rng: random.Random, record: dict[str, Any], recovery: float) -> None:
@@ -233,11 +244,9 @@ def cause(cluster: Cluster, lab: Lab, kind: str, rng: random.Random, record: dic
         record["recovery_s"] = wait(lambda: all_running(cluster), recovery)
         return
     if kind == "zookeeper_outage":
-        for each in lab.zookeeper.members:
-            faults.zookeeper_fault(lab, "stop", each.myid)
+        lab.zookeeper.stop(kill=True)  # every member at once
         time.sleep(30)
-        for each in lab.zookeeper.members:
-            faults.zookeeper_fault(lab, "start", each.myid)
+        lab.zookeeper.start()  # every member, then wait for them all (one alone has no quorum to serve)
         back = wait(lambda: all_running(cluster), recovery)
         record["recovery_s"] = back
         record["fenced"] = [v.name for v in cluster.nodes() if v.daemon_state == "fenced"]
