@@ -26,7 +26,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pvc_core.errors import PvcError
 from pvc_lab import faults, guest, power
+from pvc_lab.errors import LabError
 
 if TYPE_CHECKING:
     from pvc_core.client import Cluster
@@ -211,7 +213,10 @@ def bring_back(cluster: Cluster, lab: Lab, timeout: float) -> None:
                 lab.bmc(node).power("off")
             lab.bmc(node).power("on")
     for node in lab.settings.node_names():
-        wait(lambda n=node: cluster.node(n).alive and cluster.node(n).daemon_state == "run", timeout)  # type: ignore[misc]
+        running = wait(lambda n=node: cluster.node(n).alive and cluster.node(n).daemon_state == "run", timeout)  # type: ignore[misc]
+        if running is None:
+            view = cluster.node(node)
+            raise LabError(f"{node} did not run again within {timeout:g}s (alive {view.alive}, {view.daemon_state})")
         if cluster.node(node).record.domain_state != "ready":
             cluster.ready(node, wait=True, timeout=timeout)
     if lab.settings.ceph:
@@ -322,15 +327,23 @@ def run(
                 violations.append(f"not every VM ran again within {recovery:g} s")
             if record.get("held_while_bmc_off") is False:
                 violations.append("a VM started elsewhere while its node's BMC did not answer")
-            bring_back(cluster, lab, 240.0)
+            failed = ""
+            try:
+                bring_back(cluster, lab, 240.0)
+            except PvcError as exc:  # the cluster could not be put back: a finding; the campaign stops here
+                failed = f"clean-up after the fault failed: {exc}"
             violations += recovery_violations(log_events(lab, record["at"]), lab.settings.ceph)
             lost_marks = [i for i in range(index + 1) if marks.get(f"marks/{i}") is None]
             violations += [f"the mark of trial {i} was lost from ZooKeeper" for i in lost_marks]
             now = definitions(cluster)
             violations += [f"VM {n} lost or its definition changed" for n in expected if now.get(n) != expected[n]]
+            if failed:
+                violations.append(failed)
             record["violations"] = violations
             record["back_s"] = round(time.time() - record["at"], 2)
             done.append(record)
             if progress is not None:
                 progress(record)
+            if failed:
+                break
     return done
