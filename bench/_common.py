@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -55,6 +56,12 @@ def lab_apart(prefix: str, subnet: str, zookeeper_port: int, connection: str) ->
             lab.up(progress=lambda _line: None, timeout=120)
             yield lab
         finally:
+            kept = Path(__file__).parent / "results" / f"{connection}-logs"  # what the nodes said, for a post-mortem
+            kept.mkdir(parents=True, exist_ok=True)
+            for node in settings.node_names():
+                log = lab.node_dir(node) / "pvcd.log"
+                if log.exists():
+                    shutil.copy(log, kept / f"{node}-pvcd.log")
             lab.down(progress=lambda _line: None)
 
 
