@@ -43,6 +43,7 @@ def init(obj: CliContext, overwrite: bool, yes: bool, secure_dir: str | None) ->
     from pathlib import Path
 
     from pvc_core.client import Cluster
+    from pvc_core.zk import paths
     from pvc_core.zk.security import credential_path, make_credentials
 
     directory = Path(secure_dir)
@@ -51,7 +52,7 @@ def init(obj: CliContext, overwrite: bool, yes: bool, secure_dir: str | None) ->
     with Cluster.connect(
         target.zookeeper, timeout=target.timeout, credential=credentials["node"], tls=target.zookeeper_tls()
     ) as client:
-        initialised = client.zk.exists("/schema/version") is not None
+        initialised = client.zk.exists(paths.SCHEMA_VERSION) is not None
         if not initialised or overwrite:
             client.init(overwrite=overwrite)
         count = client.secure(credentials)

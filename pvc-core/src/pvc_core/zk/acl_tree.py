@@ -63,8 +63,7 @@ def secure(zk: ZkSession, credentials: dict[str, Credential]) -> int:
             except NoNodeError:
                 continue
             count += 1
-    zk.acls = acls
-    zk.client.default_acl = acls.normal
+    zk.use_acls(acls)
     return count
 
 

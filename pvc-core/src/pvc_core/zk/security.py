@@ -112,29 +112,22 @@ class ClusterAcls:
 
     digests: dict[str, str]  # "node"/"operator"/"read" -> digest id
 
+    def _grant(self, **perms: int) -> list[ACL]:
+        """An ACL giving each named identity (``node``, ``operator``, ``read``) its permissions; no one else."""
+        return [ACL(allowed, Id("digest", self.digests[identity])) for identity, allowed in perms.items()]
+
     @property
     def normal(self) -> list[ACL]:
-        return [
-            ACL(Permissions.ALL, Id("digest", self.digests["node"])),
-            ACL(Permissions.ALL, Id("digest", self.digests["operator"])),
-            ACL(Permissions.READ, Id("digest", self.digests["read"])),
-        ]
+        return self._grant(node=Permissions.ALL, operator=Permissions.ALL, read=Permissions.READ)
 
     @property
     def secret(self) -> list[ACL]:
-        return [
-            ACL(Permissions.ALL, Id("digest", self.digests["node"])),
-            ACL(WRITE_NOT_READ, Id("digest", self.digests["operator"])),
-        ]
+        return self._grant(node=Permissions.ALL, operator=WRITE_NOT_READ)
 
     @property
     def security(self) -> list[ACL]:
         """``/security`` itself: read by all three; changed only by the nodes' credential (or ``cluster init``)."""
-        return [
-            ACL(Permissions.ALL, Id("digest", self.digests["node"])),
-            ACL(Permissions.READ, Id("digest", self.digests["operator"])),
-            ACL(Permissions.READ, Id("digest", self.digests["read"])),
-        ]
+        return self._grant(node=Permissions.ALL, operator=Permissions.READ, read=Permissions.READ)
 
     def for_path(self, path: str) -> list[ACL]:
         if is_secret(path):

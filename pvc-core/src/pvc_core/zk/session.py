@@ -125,13 +125,22 @@ class ZkSession:
         try:
             found = self.get(SECURITY)
         except Forbidden:
-            who = f"credential '{self.credential.user}'" if self.credential else "no ZooKeeper credential"
+            who = self._who("no ZooKeeper credential")
             raise Forbidden(
                 f"the cluster at {self.hosts} is secured and this connection has {who} that may read it "
                 "(give the node config's zookeeper.credential_file, or the connection's --credential-file)"
             ) from None
-        self.acls = ClusterAcls.from_json(found[0]) if found is not None else None
-        self.client.default_acl = self.acls.normal if self.acls is not None else None
+        self.use_acls(ClusterAcls.from_json(found[0]) if found is not None else None)
+
+    def use_acls(self, acls: ClusterAcls | None) -> None:
+        """Create every znode from now on with ``acls`` (None: ZooKeeper's open ACL): ``create`` picks the ACL
+        of the path, and a transaction's ``create`` takes the normal one (kazoo's default ACL)."""
+        self.acls = acls
+        self.client.default_acl = acls.normal if acls is not None else None
+
+    def _who(self, nobody: str = "no credential") -> str:
+        """This session's identity, as an error names it."""
+        return f"credential '{self.credential.user}'" if self.credential is not None else nobody
 
     def stop(self) -> None:
         """Close the session (its ephemerals go at once) and release the connection."""
@@ -178,8 +187,7 @@ class ZkSession:
         except (NoNodeError, NodeExistsError, BadVersionError, NotEmptyError):
             raise
         except NoAuthError as exc:
-            who = f"credential '{self.credential.user}'" if self.credential else "no credential"
-            raise Forbidden(f"ZooKeeper refused {what}: not allowed with {who}") from exc
+            raise Forbidden(f"ZooKeeper refused {what}: not allowed with {self._who()}") from exc
         except (ZookeeperError, KazooException) as exc:
             name = type(exc).__name__
             raise ZooKeeperUnavailable(f"ZooKeeper request {what} failed: {name}") from exc
@@ -325,8 +333,7 @@ class ZkSession:
         results: list[Any] = self.wait(transaction.commit_async(), what)
         failures = [r for r in results if isinstance(r, Exception) and type(r).__name__ != "RolledBackError"]
         if any(isinstance(r, NoAuthError) for r in failures):
-            who = f"credential '{self.credential.user}'" if self.credential else "no credential"
-            raise Forbidden(f"ZooKeeper refused {what}: not allowed with {who}")
+            raise Forbidden(f"ZooKeeper refused {what}: not allowed with {self._who()}")
         if failures:
             raise Conflict(f"{what}: {type(failures[0]).__name__}")
         return results
